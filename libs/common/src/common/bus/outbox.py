@@ -1,0 +1,69 @@
+"""Writing to the outbox: inside the same transaction as the state change, never outside one."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import connection, transaction
+
+from common.bus.catalogue import Payload
+from common.bus.envelope import Envelope
+from common.commands import LEDGER_QUEUE
+from common.logging import get_correlation_id
+from common.tenancy import require_tenant
+
+NOTIFY_CHANNEL = "lendsimple_outbox"
+
+
+class OutboxOutsideTransaction(RuntimeError):
+    """outbox_add was called outside an atomic block: the message could part ways with the change."""
+
+
+def _require_atomic() -> None:
+    if not connection.in_atomic_block:
+        raise OutboxOutsideTransaction("outbox_add must be called inside the state change's transaction")
+
+
+def _notify() -> None:
+    # Delivered by PostgreSQL only when the transaction commits: the relay wakes up at once
+    # instead of waiting for its next sweep, and a rollback wakes nobody.
+    with connection.cursor() as cursor:
+        cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+
+
+def outbox_add(payload: Payload, *, tenant_id: str | None = None, correlation_id: str | None = None,
+               causation_id: str | None = None) -> Envelope:
+    """Record an integration event to publish once the surrounding transaction commits."""
+    from common.bus.models import OutboxMessage
+
+    _require_atomic()
+    if not payload.EVENT_TYPE:
+        raise ValueError(f"{type(payload).__name__} is not a registered event payload")
+    envelope = Envelope(event_type=payload.EVENT_TYPE, tenant_id=tenant_id or require_tenant(),
+                        correlation_id=correlation_id or get_correlation_id() or uuid.uuid4().hex,
+                        causation_id=causation_id, payload=payload.model_dump(mode="json"))
+    OutboxMessage.objects.create(message_id=envelope.event_id, kind=OutboxMessage.KIND_EVENT,
+                                 name=envelope.event_type, tenant_id=envelope.tenant_id,
+                                 correlation_id=envelope.correlation_id or "",
+                                 body=envelope.model_dump(mode="json"))
+    _notify()
+    return envelope
+
+
+def command_add(task_name: str, *, args: list | tuple = (), kwargs: dict | None = None,
+                tenant_id: str | None = None, correlation_id: str | None = None,
+                task_id: uuid.UUID | None = None, queue: str = LEDGER_QUEUE) -> uuid.UUID:
+    """Record a Celery command (sent by name with the tenant in its headers) for after commit."""
+    from common.bus.models import OutboxMessage
+
+    _require_atomic()
+    task_id = task_id or uuid.uuid4()
+    OutboxMessage.objects.create(message_id=task_id, kind=OutboxMessage.KIND_COMMAND, name=task_name,
+                                 tenant_id=tenant_id or require_tenant(),
+                                 correlation_id=correlation_id or get_correlation_id() or "",
+                                 body={"args": list(args), "kwargs": kwargs or {}, "queue": queue})
+    _notify()
+    return task_id
+
+
+__all__ = ["outbox_add", "command_add", "OutboxOutsideTransaction", "NOTIFY_CHANNEL", "transaction"]

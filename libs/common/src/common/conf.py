@@ -1,0 +1,121 @@
+"""Settings shared by every service, read from environment variables with safe local defaults.
+
+A service's settings module does ``globals().update(service_settings(...))`` and then adds its own.
+Every variable is documented in the README ("Environment").
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEV_DJANGO_SECRET = "lendsimple-dev-django-secret-not-for-production"
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    return default if raw is None else raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else int(raw)
+
+
+def broker_url() -> str:
+    return env("LENDSIMPLE_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def database(service: str) -> dict:
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": env("LENDSIMPLE_DB_NAME", f"lendsimple_{service}"),
+        "USER": env("LENDSIMPLE_DB_USER", "postgres"),
+        "PASSWORD": env("LENDSIMPLE_DB_PASSWORD", ""),
+        "HOST": env("LENDSIMPLE_DB_HOST", "127.0.0.1"),
+        "PORT": env("LENDSIMPLE_DB_PORT", "5432"),
+        "CONN_MAX_AGE": env_int("LENDSIMPLE_DB_CONN_MAX_AGE", 60),
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"connect_timeout": 5},
+        "TEST": {"NAME": env("LENDSIMPLE_TEST_DB_NAME", f"test_lendsimple_{service}")},
+    }
+
+
+def service_url(service: str, default_port: int) -> str:
+    return env(f"LENDSIMPLE_{service.upper()}_URL", f"http://127.0.0.1:{default_port}").rstrip("/")
+
+
+def service_settings(*, service: str, base_dir: Path, apps: list[str], urlconf: str | None = None,
+                     http: bool = True) -> dict:
+    """The common part of a service's Django settings."""
+    installed = [
+        "django.contrib.auth",
+        "django.contrib.contenttypes",
+        "common.bus",
+        *apps,
+    ]
+    middleware = []
+    if http:
+        installed = [
+            "django.contrib.admin",
+            *installed[:2],
+            "django.contrib.sessions",
+            "django.contrib.messages",
+            "django.contrib.staticfiles",
+            "guardian",
+            "ninja_extra",
+            *installed[2:],
+        ]
+        middleware = [
+            "common.middleware.request_context_middleware",
+            "django.middleware.security.SecurityMiddleware",
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.middleware.common.CommonMiddleware",
+            "django.middleware.csrf.CsrfViewMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+            "django.contrib.messages.middleware.MessageMiddleware",
+        ]
+    settings = {
+        "SERVICE_NAME": service,
+        "BASE_DIR": base_dir,
+        "SECRET_KEY": env("DJANGO_SECRET_KEY", DEV_DJANGO_SECRET),
+        "DEBUG": env_bool("DJANGO_DEBUG", False),
+        "ALLOWED_HOSTS": (env("DJANGO_ALLOWED_HOSTS", "*") or "*").split(","),
+        "INSTALLED_APPS": installed,
+        "MIDDLEWARE": middleware,
+        "DATABASES": {"default": database(service)},
+        "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
+        "USE_TZ": True,
+        "TIME_ZONE": "UTC",
+        "LANGUAGE_CODE": "en-us",
+        "STATIC_URL": "static/",
+        "DATA_UPLOAD_MAX_MEMORY_SIZE": env_int("LENDSIMPLE_MAX_BODY_BYTES", 256 * 1024),
+        "LENDSIMPLE_BROKER_URL": broker_url(),
+        "CELERY_BROKER_URL": broker_url(),
+        "LOGGING_CONFIG": None,
+    }
+    if urlconf:
+        settings["ROOT_URLCONF"] = urlconf
+    if http:
+        settings.update({
+            "AUTHENTICATION_BACKENDS": ["django.contrib.auth.backends.ModelBackend",
+                                        "guardian.backends.ObjectPermissionBackend"],
+            "ANONYMOUS_USER_NAME": None,
+            "GUARDIAN_MONKEY_PATCH_USER": False,
+            "TEMPLATES": [{
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "DIRS": [],
+                "APP_DIRS": True,
+                "OPTIONS": {"context_processors": [
+                    "django.template.context_processors.request",
+                    "django.contrib.auth.context_processors.auth",
+                    "django.contrib.messages.context_processors.messages",
+                ]},
+            }],
+            "NINJA_EXTRA": {"INJECTOR_MODULES": []},
+        })
+    return settings

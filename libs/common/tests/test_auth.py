@@ -1,0 +1,93 @@
+import time
+
+import httpx
+import jwt
+import pytest
+from common.auth import DEV_SECRET, InvalidToken, Principal, decode_token, main, mint_token
+from common.testing import bearer
+
+
+def _client():
+    from django.core.asgi import get_asgi_application
+
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=get_asgi_application()), base_url="http://testserver")
+
+
+async def test_no_token_is_401_problem():
+    async with _client() as client:
+        response = await client.get("/api/v1/probe/whoami")
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 401
+
+
+@pytest.mark.parametrize("claims", [
+    {"aud": "someone-else"},
+    {"iss": "not-lendsimple"},
+    {"exp": int(time.time()) - 10},
+])
+async def test_bad_tokens_are_401(claims):
+    now = int(time.time())
+    base = {"sub": "u", "tenant": "acme", "roles": ["admin"], "iss": "lendsimple", "aud": "lendsimple",
+            "exp": now + 60}
+    token = jwt.encode({**base, **claims}, DEV_SECRET, algorithm="HS256")
+    async with _client() as client:
+        response = await client.get("/api/v1/probe/whoami", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+
+
+async def test_wrongly_signed_token_is_401():
+    token = mint_token(tenant="acme", roles=["admin"], secret="another-secret")
+    async with _client() as client:
+        response = await client.get("/api/v1/probe/whoami", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+
+
+async def test_valid_token_sets_principal():
+    async with _client() as client:
+        response = await client.get("/api/v1/probe/whoami", headers=bearer("acme", "viewer"))
+    assert response.status_code == 200
+    assert response.json() == {"tenant": "acme", "roles": ["viewer"]}
+
+
+@pytest.mark.parametrize(("roles", "status"), [(["viewer"], 403), (["collector"], 403),
+                                               (["loan_officer"], 200), (["admin"], 200)])
+async def test_role_hierarchy(roles, status):
+    async with _client() as client:
+        response = await client.post("/api/v1/probe/officer-only", headers=bearer("acme", *roles))
+    assert response.status_code == status
+    if status == 403:
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_rs256_when_public_key_is_configured(monkeypatch):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode()
+    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    monkeypatch.setenv("LENDSIMPLE_JWT_PUBLIC_KEY", public_pem)
+    token = mint_token(tenant="acme", roles=["admin"], private_key=private_pem)
+    assert decode_token(token) == Principal(subject="dev", tenant="acme", roles=frozenset({"admin"}))
+    # an HS256 token is no longer accepted once RS256 is configured
+    with pytest.raises(InvalidToken):
+        decode_token(mint_token(tenant="acme", roles=["admin"]))
+
+
+def test_env_secret_is_honoured(monkeypatch):
+    monkeypatch.setenv("LENDSIMPLE_JWT_SECRET", "s3cret")
+    token = mint_token(tenant="acme", roles=["admin"])
+    assert jwt.decode(token, "s3cret", algorithms=["HS256"], audience="lendsimple")["tenant"] == "acme"
+    monkeypatch.setenv("LENDSIMPLE_JWT_SECRET", "other")
+    with pytest.raises(InvalidToken):
+        decode_token(token)
+
+
+def test_mint_cli(capsys):
+    assert main(["mint", "--tenant", "acme", "--roles", "loan_officer,viewer", "--sub", "ada"]) == 0
+    principal = decode_token(capsys.readouterr().out.strip())
+    assert principal.tenant == "acme" and principal.subject == "ada"
+    assert principal.has_role("collector") and not principal.has_role("admin")

@@ -1,0 +1,8 @@
+"""ASGI entry point: `gunicorn loans_service.asgi:application -k uvicorn.workers.UvicornWorker`."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loans_service.settings")
+application = get_asgi_application()
