@@ -236,6 +236,9 @@ class BalanceChanged(LedgerPayload):
     days_past_due: int
     delinquency_bucket: str
     last_accrual_date: str | None = None
+    accrual_since: str | None = None           # interest clock start: date of the last principal change
+    interest_accrued_since: DecimalString = "0"  # interest posted since accrual_since (for payoff quotes)
+    non_accrual: bool = False
     cause: str                       # opening | accrual | payment | reversal | fee | charge_off | write_off
     paid_off: bool = False
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Make sure PostgreSQL (127.0.0.1:5432) and RabbitMQ (127.0.0.1:5672) answer: start them if they are
+# installed but stopped, install them from Debian's packages if they are absent.
+set -euo pipefail
+
+pg_up() { pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; }
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+
+if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! command -v rabbitmq-server >/dev/null 2>&1; then
+  echo "installing PostgreSQL and RabbitMQ"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql rabbitmq-server >/dev/null
+fi
+
+if ! pg_up; then
+  echo "starting PostgreSQL"
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start || true
+  for _ in $(seq 60); do pg_up && break; sleep 1; done
+  # trust auth for local TCP connections as the project expects (development machines and CI only)
+  if ! psql -h 127.0.0.1 -U postgres -c 'select 1' >/dev/null 2>&1; then
+    hba=$(ls /etc/postgresql/*/main/pg_hba.conf | tail -1)
+    $SUDO sed -i 's/^\(host.*127.0.0.1\/32\s*\)\S*$/\1trust/' "$hba"
+    $SUDO pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main reload
+  fi
+fi
+pg_up || { echo "PostgreSQL does not answer on 127.0.0.1:5432"; exit 1; }
+
+if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
+  echo "starting RabbitMQ"
+  $SUDO rabbitmq-server -detached || true
+  for _ in $(seq 90); do (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && break; sleep 1; done
+  rabbitmqctl -q await_startup >/dev/null 2>&1 || true
+fi
+(exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null || { echo "RabbitMQ does not answer on 127.0.0.1:5672"; exit 1; }
