@@ -1,0 +1,85 @@
+"""Object-level rights (portfolio assignment) with django-guardian.
+
+Admins and services see every object of their tenant. Everyone else sees only the objects they hold a
+grant on: the creator is granted view and change, admins assign others. An object without a grant is
+answered 404 by the controllers (never 403, never the object).
+
+JWT principals have no local account, so each (tenant, subject) gets a Django user on first use;
+the tenant is part of the username, so a grant can never leak across tenants. guardian is sync-only:
+the async functions below are one ``sync_to_async`` hop each, as ARCHITECTURE.md §5 prescribes.
+"""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
+from django.db import models
+
+from common.auth import Principal
+
+DEFAULT_PERMS = ("view", "change")
+
+
+def username_for(tenant: str, subject: str) -> str:
+    return f"{tenant}:{subject}"[:150]
+
+
+def user_for(*, tenant: str, subject: str):
+    user_model = get_user_model()
+    user, _ = user_model.objects.get_or_create(username=username_for(tenant, subject))
+    return user
+
+
+def _codename(obj_or_model, perm: str) -> str:
+    meta = obj_or_model._meta
+    return f"{meta.app_label}.{perm}_{meta.model_name}"
+
+
+def grant(obj: models.Model, *, tenant: str, subject: str, perms=DEFAULT_PERMS) -> None:
+    """Give ``subject`` of ``tenant`` the object permissions ``perms`` on ``obj`` (sync)."""
+    from guardian.shortcuts import assign_perm
+
+    if getattr(obj, "tenant_id", tenant) != tenant:
+        raise ValueError("cannot grant an object of another tenant")
+    user = user_for(tenant=tenant, subject=subject)
+    for perm in perms:
+        assign_perm(_codename(obj, perm), user, obj)
+
+
+def has_object_perm(principal: Principal, obj: models.Model, perm: str = "view") -> bool:
+    if getattr(obj, "tenant_id", principal.tenant) != principal.tenant:
+        return False
+    if principal.sees_all:
+        return True
+    from guardian.core import ObjectPermissionChecker
+
+    user = user_for(tenant=principal.tenant, subject=principal.subject)
+    return ObjectPermissionChecker(user).has_perm(f"{perm}_{obj._meta.model_name}", obj)
+
+
+def visible(principal: Principal, queryset: models.QuerySet, perm: str = "view") -> models.QuerySet:
+    """``queryset`` narrowed to what ``principal`` may ``perm`` (admins/services: unchanged)."""
+    if principal.sees_all:
+        return queryset
+    from guardian.shortcuts import get_objects_for_user
+
+    user = user_for(tenant=principal.tenant, subject=principal.subject)
+    return get_objects_for_user(user, _codename(queryset.model, perm), klass=queryset, accept_global_perms=False,
+                                with_superuser=False)
+
+
+async def agrant(obj: models.Model, *, tenant: str, subject: str, perms=DEFAULT_PERMS) -> None:
+    await sync_to_async(grant, thread_sensitive=False)(obj, tenant=tenant, subject=subject, perms=perms)
+
+
+async def ahas_object_perm(principal: Principal, obj: models.Model, perm: str = "view") -> bool:
+    if principal.sees_all and getattr(obj, "tenant_id", principal.tenant) == principal.tenant:
+        return True
+    return await sync_to_async(has_object_perm, thread_sensitive=False)(principal, obj, perm)
+
+
+async def avisible(principal: Principal, queryset: models.QuerySet, perm: str = "view") -> models.QuerySet:
+    """Async: resolves the guardian subquery once (the returned queryset is lazy and async-usable)."""
+    if principal.sees_all:
+        return queryset
+    return await sync_to_async(visible, thread_sensitive=False)(principal, queryset, perm)
