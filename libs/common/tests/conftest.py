@@ -1,8 +1,8 @@
 import pytest
 
-pytest_plugins = ["common.pytest_plugin"]
-
 from common.testing import maybe_start_containers
+
+pytest_plugins = ["common.pytest_plugin"]
 
 maybe_start_containers()
 
