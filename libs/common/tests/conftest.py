@@ -1,5 +1,4 @@
 import pytest
-
 from common.testing import maybe_start_containers
 
 pytest_plugins = ["common.pytest_plugin"]
