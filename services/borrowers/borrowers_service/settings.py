@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from common.conf import service_settings, service_url
+from common.conf import env, service_settings, service_url
 from common.logging import configure_logging
 
 globals().update(service_settings(
@@ -17,3 +17,7 @@ LENDSIMPLE_LOANS_URL = service_url("loans", 8002)
 LENDSIMPLE_PAYMENTS_URL = service_url("payments", 8003)
 
 configure_logging("borrowers")
+
+# Identity (KYC) provider: the sandbox (`uvicorn borrowers.providers.sandbox_identity:app --port 8011`) by default.
+LENDSIMPLE_IDENTITY_URL = service_url("identity", 8011)
+LENDSIMPLE_IDENTITY_TIMEOUT = float(env("LENDSIMPLE_IDENTITY_TIMEOUT", "5") or 5)
