@@ -8,8 +8,39 @@ import django  # noqa: E402
 
 django.setup()
 
+from celery.schedules import crontab  # noqa: E402
+from celery.signals import worker_ready, worker_shutdown  # noqa: E402
 from common.celery_app import make_celery  # noqa: E402
 from common.commands import LEDGER_QUEUE  # noqa: E402
+from common.conf import env  # noqa: E402
 
 app = make_celery("accrual-worker", default_queue=LEDGER_QUEUE)
+app.conf.beat_schedule = {
+    # Every tenant's business day: accrual, then late fees and delinquency (ledger.run_daily per tenant).
+    "ledger-daily": {
+        "task": "ledger.dispatch_daily",
+        "schedule": crontab(hour=int(env("LEDGER_DAILY_HOUR", "0") or 0), minute=int(env("LEDGER_DAILY_MINUTE", "30") or 30)),
+        "options": {"queue": LEDGER_QUEUE},
+    },
+}
 app.autodiscover_tasks(["ledger"], force=True)
+
+_health = {}
+
+
+@worker_ready.connect
+def _start_health_server(sender=None, **kwargs):
+    # Only the worker process sends worker_ready (beat does not), so beat never binds the port.
+    from django.conf import settings
+    from ledger.health import start_health_server
+
+    if "server" not in _health:
+        _health["server"] = start_health_server(settings.LEDGER_HEALTH_PORT)
+
+
+@worker_shutdown.connect
+def _stop_health_server(sender=None, **kwargs):
+    server = _health.pop("server", None)
+    if server is not None:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,227 @@
+"""The ledger: one account per loan (a cache of its subledger), the subledger rows that explain it
+(daily accruals, allocations, fees, non-accrual transitions) and the double-entry journal.
+
+Database-side guarantees (migration 0002): every journal entry balances (deferred constraint trigger),
+posted journal entries and lines are immutable (UPDATE/DELETE refused), and the set-based accrual
+functions (``ledger_yf_num``/``ledger_round_ratio``) mirror ``common.finance.accrue`` exactly.
+"""
+
+from __future__ import annotations
+
+from common.tenancy.models import TenantModel
+from django.db import models
+from django.db.models import Q
+
+MONEY = {"max_digits": 24, "decimal_places": 8}
+
+
+class AccountStatus(models.TextChoices):
+    OPEN = "open"
+    PAID_OFF = "paid_off"
+    CHARGED_OFF = "charged_off"
+    WRITTEN_OFF = "written_off"
+
+
+class Account(TenantModel):
+    """A loan's account. Balances are a cache: they always equal the sum of the subledger rows."""
+
+    loan_id = models.UUIDField()
+    borrower_id = models.CharField(max_length=64, blank=True, default="")
+    product_id = models.CharField(max_length=64, blank=True, default="")
+    currency = models.CharField(max_length=3)
+    # terms and product rules, as received in loans.loan.disbursed.v1
+    terms = models.JSONField()
+    schedule = models.JSONField()
+    annual_rate = models.DecimalField(max_digits=20, decimal_places=12)
+    day_count = models.CharField(max_length=16)
+    rounding_mode = models.CharField(max_length=16)
+    places = models.PositiveSmallIntegerField()
+    disbursement_date = models.DateField()
+    opening_principal = models.DecimalField(**MONEY)
+    origination_fee = models.DecimalField(**MONEY)
+    scheduled_fees = models.DecimalField(**MONEY, default=0)
+    late_fee = models.DecimalField(**MONEY, default=0)
+    grace_days = models.PositiveIntegerField(default=0)
+    nsf_fee = models.DecimalField(**MONEY, default=0)
+    default_after_days = models.PositiveIntegerField(default=90)
+    non_accrual_after_days = models.PositiveIntegerField(default=90)
+    allocation_order = models.JSONField()
+    # balances (cache of the subledger)
+    principal = models.DecimalField(**MONEY)
+    interest = models.DecimalField(**MONEY, default=0)
+    fees = models.DecimalField(**MONEY, default=0)
+    suspense = models.DecimalField(**MONEY, default=0)
+    # interest clock: accrual = round(principal*rate*yf(interest_since, d)) - interest_posted_since
+    interest_since = models.DateField()
+    interest_posted_since = models.DecimalField(**MONEY, default=0)
+    last_accrual_date = models.DateField()          # the account is brought up to (and including) this day
+    paid_toward_schedule = models.DecimalField(**MONEY, default=0)   # oldest installment first (days past due)
+    scheduled_fees_paid = models.DecimalField(**MONEY, default=0)
+    sequence = models.PositiveBigIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=AccountStatus.choices, default=AccountStatus.OPEN)
+    non_accrual = models.BooleanField(default=False)
+    days_past_due = models.PositiveIntegerField(default=0)
+    bucket = models.CharField(max_length=16, default="current")
+    opened_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "ledger_account"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant_id", "loan_id"], name="ledger_account_one_per_loan"),
+            models.CheckConstraint(condition=Q(principal__gte=0) & Q(interest__gte=0) & Q(fees__gte=0)
+                                   & Q(suspense__gte=0), name="ledger_account_balances_not_negative"),
+        ]
+        indexes = [models.Index(fields=["tenant_id", "status", "id"], name="ledger_account_open_idx")]
+
+
+class Installment(models.Model):
+    """The schedule as rows, with the running total the set-based days-past-due query needs."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="installments")
+    number = models.PositiveIntegerField()
+    due_date = models.DateField()
+    total = models.DecimalField(**MONEY)
+    cumulative_total = models.DecimalField(**MONEY)
+
+    class Meta:
+        db_table = "ledger_installment"
+        constraints = [models.UniqueConstraint(fields=["account", "number"], name="ledger_installment_once")]
+        indexes = [models.Index(fields=["account", "cumulative_total"], name="ledger_installment_cum_idx")]
+
+
+class Accrual(models.Model):
+    """Interest accrued on one day (the day ending on accrual_date), cumulative-rounded on its clock."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="accruals")
+    accrual_date = models.DateField()
+    amount = models.DecimalField(**MONEY)
+    cumulative = models.DecimalField(**MONEY)
+    since = models.DateField()
+    balance = models.DecimalField(**MONEY)
+    reversed = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "ledger_accrual"
+        constraints = [models.UniqueConstraint(fields=["account", "accrual_date"], condition=Q(reversed=False),
+                                               name="ledger_accrual_once_per_day")]
+
+
+class Allocation(TenantModel):
+    """A payment applied to an account; ``reversed`` once returned. Idempotent on payment_id."""
+
+    payment_id = models.UUIDField(unique=True)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="allocations")
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3)
+    value_date = models.DateField()
+    arrival = models.PositiveBigIntegerField()      # order of arrival, to replay same-day payments in order
+    fees = models.DecimalField(**MONEY)
+    interest = models.DecimalField(**MONEY)
+    principal = models.DecimalField(**MONEY)
+    overpayment = models.DecimalField(**MONEY)
+    trace = models.JSONField(default=list)
+    reversed = models.BooleanField(default=False)
+    reversed_on = models.DateField(null=True, blank=True)
+    reversal_reason = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "ledger_allocation"
+
+
+class Fee(models.Model):
+    """A fee assessed on the account: late (once per installment) or NSF (once per returned payment)."""
+
+    LATE = "late_fee"
+    NSF = "nsf_fee"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="assessed_fees")
+    kind = models.CharField(max_length=16)
+    installment_number = models.PositiveIntegerField(null=True, blank=True)
+    payment_id = models.UUIDField(null=True, blank=True)
+    assessed_on = models.DateField()
+    amount = models.DecimalField(**MONEY)
+    reversed = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "ledger_fee"
+        constraints = [
+            models.UniqueConstraint(fields=["account", "installment_number"], name="ledger_late_fee_once",
+                                    condition=Q(kind="late_fee", reversed=False)),
+            models.UniqueConstraint(fields=["account", "payment_id"], name="ledger_nsf_fee_once",
+                                    condition=Q(kind="nsf_fee", reversed=False)),
+        ]
+
+
+class NonAccrual(models.Model):
+    """Entry into non-accrual (accrued, uncollected interest reversed) or cure (accrual resumes)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="non_accrual_events")
+    kind = models.CharField(max_length=8)           # start | cure
+    effective_date = models.DateField()
+    interest_reversed = models.DecimalField(**MONEY, default=0)
+    reversed = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "ledger_non_accrual"
+
+
+class AccrualRun(TenantModel):
+    """A portfolio run; its row lock serializes the run's dispatch and progress bookkeeping."""
+
+    run_id = models.UUIDField(unique=True)
+    through = models.DateField()
+    status = models.CharField(max_length=16, default="running")
+    accounts_total = models.PositiveIntegerField(default=0)
+    accounts_done = models.PositiveIntegerField(default=0)
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.JSONField(default=list)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "ledger_accrual_run"
+
+
+class GLAccount(models.TextChoices):
+    LOANS_RECEIVABLE = "loans_receivable"
+    INTEREST_RECEIVABLE = "interest_receivable"
+    INTEREST_INCOME = "interest_income"
+    FEES_RECEIVABLE = "fees_receivable"
+    FEE_INCOME = "fee_income"
+    CASH_CLEARING = "cash_clearing"
+    BORROWER_SUSPENSE = "borrower_suspense"
+    PROVISION_FOR_LOSSES = "provision_for_losses"
+    ALLOWANCE_FOR_LOSSES = "allowance_for_losses"
+
+
+class JournalEntry(TenantModel):
+    """One balanced posting. ``account`` is null for summarized entries (portfolio accrual per product
+    and day). Immutable once written; corrections are new (reversing) entries."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, null=True, blank=True, related_name="entries")
+    kind = models.CharField(max_length=32)
+    effective_date = models.DateField()
+    reference = models.CharField(max_length=128, blank=True, default="")
+    product_id = models.CharField(max_length=64, blank=True, default="")
+    memo = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "ledger_journal_entry"
+        indexes = [models.Index(fields=["tenant_id", "kind", "effective_date"], name="ledger_entry_kind_idx")]
+
+
+class JournalLine(models.Model):
+    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="lines")
+    gl_account = models.CharField(max_length=32, choices=GLAccount.choices)
+    debit = models.DecimalField(**MONEY, default=0)
+    credit = models.DecimalField(**MONEY, default=0)
+
+    class Meta:
+        db_table = "ledger_journal_line"
+        constraints = [
+            models.CheckConstraint(condition=Q(debit__gte=0) & Q(credit__gte=0) & (Q(debit=0) | Q(credit=0)),
+                                   name="ledger_line_one_side"),
+        ]

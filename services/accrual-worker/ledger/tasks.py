@@ -1,11 +1,93 @@
-"""The worker's commands. Every task is a TenantTask; bodies are sync and use the sync ORM."""
+"""The worker's commands (names in ``common.commands``). Every task is a TenantTask; bodies are sync, use
+the sync ORM and run in one transaction. Failure policy: an account or allocation that does not exist
+yet (its event or command is still in flight) is retried with back-off — generously, never dropped; a
+command that can never apply is rejected (dead-lettered where the queue has a dead-letter exchange) and
+logged; a database outage is retried."""
 
+from __future__ import annotations
+
+import structlog
 from accrual_worker.celery import app
+from celery.exceptions import Reject
+from common import commands
 from common.tasks import TenantTask
 from common.tenancy import require_tenant
+from django.db import DatabaseError, transaction
+
+from ledger import services
+from ledger.errors import LedgerError
+
+log = structlog.get_logger(__name__)
+
+MAX_RETRIES = 120                 # with the cap below: more than eight hours of patience
+MAX_COUNTDOWN = 300
+
+
+def backoff(retries: int) -> int:
+    return min(MAX_COUNTDOWN, 2 ** min(retries, 10))
+
+
+class LedgerTask(TenantTask):
+    abstract = True
+    max_retries = MAX_RETRIES
+
+    def run_atomic(self, fn, **kwargs):
+        try:
+            with transaction.atomic():
+                return fn(**kwargs)
+        except LedgerError as exc:
+            if exc.retryable:
+                self._retry_or_reject(exc)
+            log.error("ledger.command_rejected", task=self.name, code=exc.code.value, error=exc.message,
+                      args=kwargs)
+            raise Reject(f"{exc.code.value}: {exc.message}", requeue=False) from exc
+        except DatabaseError as exc:
+            if type(exc).__name__ in {"OperationalError", "InterfaceError"}:
+                self._retry_or_reject(exc)
+            raise
+
+    def _retry_or_reject(self, exc: Exception):
+        if self.request.called_directly or self.request.is_eager:
+            raise exc
+        if self.request.retries >= self.max_retries:
+            log.error("ledger.retries_exhausted", task=self.name, error=str(exc))
+            raise Reject(f"retries exhausted: {exc}", requeue=False) from exc
+        log.info("ledger.retry_scheduled", task=self.name, retries=self.request.retries, error=str(exc))
+        raise self.retry(exc=exc, countdown=backoff(self.request.retries))
 
 
 @app.task(base=TenantTask, name="ledger.ping", bind=True)
 def ping(self) -> str:
     """Liveness of the command path: answers with the tenant it ran for."""
     return require_tenant()
+
+
+@app.task(base=LedgerTask, name=commands.ALLOCATE_PAYMENT, bind=True)
+def allocate_payment(self, payment_id, loan_id, amount, currency, value_date) -> dict:
+    allocation = self.run_atomic(services.payment_allocate, payment_id=payment_id, loan_id=loan_id, amount=amount,
+                                 currency=currency, value_date=value_date)
+    return {"payment_id": str(allocation.payment_id), "fees": str(allocation.fees),
+            "interest": str(allocation.interest), "principal": str(allocation.principal),
+            "overpayment": str(allocation.overpayment)}
+
+
+@app.task(base=LedgerTask, name=commands.REVERSE_PAYMENT, bind=True)
+def reverse_payment(self, payment_id, reason="returned") -> str:
+    allocation = self.run_atomic(services.payment_reverse, payment_id=payment_id, reason=reason or "")
+    return str(allocation.payment_id)
+
+
+@app.task(base=LedgerTask, name=commands.ACCRUE_DAILY_INTEREST, bind=True)
+def accrue_daily_interest(self, loan_id, through) -> str:
+    account = self.run_atomic(services.account_accrue, loan_id=loan_id, through=through)
+    return account.last_accrual_date.isoformat()
+
+
+@app.task(base=LedgerTask, name=commands.CHARGE_OFF, bind=True)
+def charge_off(self, loan_id, as_of) -> str:
+    return self.run_atomic(services.account_charge_off, loan_id=loan_id, as_of=as_of).status
+
+
+@app.task(base=LedgerTask, name=commands.WRITE_OFF, bind=True)
+def write_off(self, loan_id, as_of) -> str:
+    return self.run_atomic(services.account_write_off, loan_id=loan_id, as_of=as_of).status

@@ -1,5 +1,4 @@
 import pytest
-
 from common.tasks import TENANT_HEADER
 
 

@@ -1,0 +1,115 @@
+"""Between the Account row and the engine: load rules and state, store them back, persist movements
+(subledger rows, journal entries, events). Callers hold the account's row lock and a transaction."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from ledger import engine, events, journal
+from ledger.models import Accrual, Fee, NonAccrual
+
+STATE_FIELDS = ("principal", "interest", "fees", "suspense", "interest_since", "interest_posted_since",
+                "last_accrual_date", "paid_toward_schedule", "scheduled_fees_paid", "status", "non_accrual",
+                "days_past_due", "bucket")
+
+_RULES_CACHE: dict[tuple, engine.Rules] = {}
+
+
+def rules_of(account) -> engine.Rules:
+    key = (account.tenant_id, account.loan_id)
+    cached = _RULES_CACHE.get(key)
+    if cached is not None:
+        return cached
+    rows = sorted(account.schedule["installments"], key=lambda r: (r["due_date"], int(r["number"])))
+    running, cumulative = Decimal(0), []
+    for row in rows:
+        running += Decimal(row["total"])
+        cumulative.append(running)
+    rules = engine.Rules(
+        annual_rate=Decimal(account.annual_rate).normalize(), day_count=account.day_count, places=account.places,
+        mode=account.rounding_mode, due_dates=tuple(date.fromisoformat(r["due_date"]) for r in rows),
+        numbers=tuple(int(r["number"]) for r in rows), cumulative_totals=tuple(cumulative),
+        scheduled_fees=Decimal(account.scheduled_fees), late_fee=Decimal(account.late_fee),
+        grace_days=account.grace_days, nsf_fee=Decimal(account.nsf_fee),
+        non_accrual_after_days=account.non_accrual_after_days, order=tuple(account.allocation_order),
+    )
+    if len(_RULES_CACHE) > 10_000:
+        _RULES_CACHE.clear()
+    _RULES_CACHE[key] = rules
+    return rules
+
+
+def state_of(account, *, late_fees_assessed: set[int] | None = None) -> engine.State:
+    if late_fees_assessed is None:
+        late_fees_assessed = set(Fee.objects.filter(account=account, kind=Fee.LATE, reversed=False)
+                                 .values_list("installment_number", flat=True))
+    return engine.State(**{name: getattr(account, name) for name in STATE_FIELDS},
+                        late_fees_assessed=late_fees_assessed)
+
+
+def opening_state(account) -> engine.State:
+    return engine.State(
+        principal=account.opening_principal, interest=Decimal(0), fees=account.origination_fee,
+        suspense=Decimal(0), interest_since=account.disbursement_date, interest_posted_since=Decimal(0),
+        last_accrual_date=account.disbursement_date, paid_toward_schedule=Decimal(0),
+        scheduled_fees_paid=Decimal(0), status=engine.OPEN, non_accrual=False, days_past_due=0, bucket="current",
+    )
+
+
+def store(account, state: engine.State) -> None:
+    """Write the state back and bump the sequence (every change is a new sequence number)."""
+    for name in STATE_FIELDS:
+        setattr(account, name, getattr(state, name))
+    account.sequence += 1
+    account.save()
+
+
+def accrual_rows(account, rows: list[engine.AccrualRow]) -> list[Accrual]:
+    return [Accrual(account=account, accrual_date=r.accrual_date, amount=r.amount, cumulative=r.cumulative,
+                    since=r.since, balance=r.balance) for r in rows]
+
+
+def fee_rows(account, rows: list[engine.FeeRow]) -> list[Fee]:
+    return [Fee(account=account, kind=r.kind, installment_number=r.installment_number, payment_id=r.payment_id,
+                assessed_on=r.assessed_on, amount=r.amount) for r in rows]
+
+
+def non_accrual_rows(account, rows: list[engine.NonAccrualRow]) -> list[NonAccrual]:
+    return [NonAccrual(account=account, kind=r.kind, effective_date=r.effective_date,
+                       interest_reversed=r.interest_reversed) for r in rows]
+
+
+def persist_movements(account, out: engine.Movements) -> None:
+    """Insert the subledger rows of an incremental step and post their journal entries."""
+    if out.accruals:
+        Accrual.objects.bulk_create(accrual_rows(account, out.accruals))
+        total = sum((r.amount for r in out.accruals), Decimal(0))
+        through = out.accruals[-1].accrual_date
+        journal.post(kind="accrual", effective_date=through, impact=journal.accrual(total), account=account,
+                     memo={"from": out.accruals[0].accrual_date.isoformat(), "through": through.isoformat(),
+                           "days": len(out.accruals)})
+        events.emit_transaction(account, kind="accrual", effective_date=through, amount=total,
+                                breakdown={"interest": total})
+    for fee in out.fees:
+        Fee.objects.bulk_create(fee_rows(account, [fee]))
+        journal.post(kind=fee.kind, effective_date=fee.assessed_on, impact=journal.fee_assessed(fee.amount),
+                     account=account, reference=str(fee.payment_id or fee.installment_number))
+        events.emit_transaction(account, kind=fee.kind, effective_date=fee.assessed_on, amount=fee.amount,
+                                breakdown={"fees": fee.amount},
+                                reference=str(fee.payment_id) if fee.payment_id else f"installment:{fee.installment_number}")
+    for row in out.non_accrual:
+        NonAccrual.objects.bulk_create(non_accrual_rows(account, [row]))
+        if row.interest_reversed:
+            journal.post(kind="non_accrual", effective_date=row.effective_date,
+                         impact=journal.non_accrual(row.interest_reversed), account=account)
+            events.emit_transaction(account, kind="non_accrual", effective_date=row.effective_date,
+                                    amount=row.interest_reversed, breakdown={"interest": -row.interest_reversed})
+
+
+def emit_delinquency_changes(account, out: engine.Movements) -> None:
+    for change in out.delinquency[-1:]:  # the net change of this step
+        first = out.delinquency[0]
+        if first.previous_bucket != change.bucket:
+            events.emit_delinquency(account, as_of=change.as_of, previous_bucket=first.previous_bucket,
+                                    bucket=change.bucket, dpd=change.days_past_due)

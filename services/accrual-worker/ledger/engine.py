@@ -1,0 +1,224 @@
+"""The account state machine, pure Python (no Django): bring an account up to a date (daily accrual,
+late fees, non-accrual, days past due) and apply a payment. Every amount comes from ``common.finance``.
+
+The same functions serve the incremental path (one payment on time, the per-loan accrual task) and the
+replay path (a back-dated payment or a reversal rebuilds the account from its opening), so a back-dated
+payment ends exactly where the on-time path would have. Rules of the day:
+
+- ``advance(to)`` accrues the days (last_accrual_date, to], each row cumulative-rounded on the interest
+  clock (``common.finance.iter_daily_accruals``); it stops accruing on the day the oldest unpaid
+  installment reaches ``non_accrual_after_days`` past due (accrued, uncollected interest is reversed)
+  and assesses each late fee on due date + grace days + 1.
+- A payment applies on its value date after that day's accrual and fees; principal paid restarts the
+  interest clock on the value date; a non-accrual account that becomes current resumes accruing from it.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from common.finance import allocate, delinquency_bucket, iter_daily_accruals
+from common.finance.allocation import Allocation as FinanceAllocation
+
+OPEN, PAID_OFF, CHARGED_OFF, WRITTEN_OFF = "open", "paid_off", "charged_off", "written_off"
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Rules:
+    annual_rate: Decimal
+    day_count: str
+    places: int
+    mode: str
+    due_dates: tuple[date, ...]
+    numbers: tuple[int, ...]
+    cumulative_totals: tuple[Decimal, ...]   # running total of installment totals, oldest first
+    scheduled_fees: Decimal
+    late_fee: Decimal
+    grace_days: int
+    nsf_fee: Decimal
+    non_accrual_after_days: int
+    order: tuple[str, ...]
+
+
+@dataclass
+class State:
+    principal: Decimal
+    interest: Decimal
+    fees: Decimal
+    suspense: Decimal
+    interest_since: date
+    interest_posted_since: Decimal
+    last_accrual_date: date
+    paid_toward_schedule: Decimal
+    scheduled_fees_paid: Decimal
+    status: str
+    non_accrual: bool
+    days_past_due: int
+    bucket: str
+    late_fees_assessed: set[int] = field(default_factory=set)
+
+    @property
+    def total(self) -> Decimal:
+        return self.principal + self.interest + self.fees
+
+
+@dataclass(frozen=True)
+class AccrualRow:
+    accrual_date: date
+    amount: Decimal
+    cumulative: Decimal
+    since: date
+    balance: Decimal
+
+
+@dataclass(frozen=True)
+class FeeRow:
+    kind: str                     # late_fee | nsf_fee
+    assessed_on: date
+    amount: Decimal
+    installment_number: int | None = None
+    payment_id: str | None = None
+
+
+@dataclass(frozen=True)
+class NonAccrualRow:
+    kind: str                     # start | cure
+    effective_date: date
+    interest_reversed: Decimal
+
+
+@dataclass(frozen=True)
+class DelinquencyChange:
+    as_of: date
+    previous_bucket: str
+    bucket: str
+    days_past_due: int
+
+
+@dataclass
+class Movements:
+    accruals: list[AccrualRow] = field(default_factory=list)
+    fees: list[FeeRow] = field(default_factory=list)
+    non_accrual: list[NonAccrualRow] = field(default_factory=list)
+    delinquency: list[DelinquencyChange] = field(default_factory=list)
+    allocations: dict[str, FinanceAllocation] = field(default_factory=dict)
+
+
+def oldest_unpaid_due(rules: Rules, paid_toward_schedule: Decimal) -> date | None:
+    """Due date of the oldest installment not fully paid (payments pay installments oldest first)."""
+    index = bisect.bisect_right(rules.cumulative_totals, paid_toward_schedule)
+    return rules.due_dates[index] if index < len(rules.due_dates) else None
+
+
+def days_past_due(rules: Rules, paid_toward_schedule: Decimal, as_of: date) -> int:
+    due = oldest_unpaid_due(rules, paid_toward_schedule)
+    return max(0, (as_of - due).days) if due is not None else 0
+
+
+def _set_delinquency(state: State, rules: Rules, as_of: date, out: Movements) -> None:
+    dpd = days_past_due(rules, state.paid_toward_schedule, as_of) if state.status == OPEN else 0
+    bucket = delinquency_bucket(dpd)
+    if bucket != state.bucket:
+        out.delinquency.append(DelinquencyChange(as_of, state.bucket, bucket, dpd))
+    state.days_past_due, state.bucket = dpd, bucket
+
+
+def _accrue_through(state: State, rules: Rules, through: date, out: Movements) -> None:
+    if through <= state.last_accrual_date:
+        return
+    for accrual in iter_daily_accruals(
+        balance=state.principal, annual_rate=rules.annual_rate, day_count=rules.day_count,
+        since=state.interest_since, through=through, places=rules.places, mode=rules.mode,
+        accrued_through=state.last_accrual_date, already_posted=state.interest_posted_since,
+    ):
+        out.accruals.append(AccrualRow(accrual.through, accrual.amount, accrual.cumulative, accrual.since,
+                                       state.principal))
+        state.interest += accrual.amount
+        state.interest_posted_since = accrual.cumulative
+    state.last_accrual_date = through
+
+
+def non_accrual_date(state: State, rules: Rules) -> date | None:
+    due = oldest_unpaid_due(rules, state.paid_toward_schedule)
+    return due + timedelta(days=rules.non_accrual_after_days) if due is not None else None
+
+
+def advance(state: State, rules: Rules, to: date, out: Movements) -> None:
+    """Bring the account up to and including day ``to``."""
+    start = state.last_accrual_date
+    if to <= start:
+        return
+    if state.status == OPEN:
+        if not state.non_accrual:
+            stop = non_accrual_date(state, rules)
+            if stop is not None and stop <= to:
+                stop = max(stop, start)
+                _accrue_through(state, rules, stop, out)
+                out.non_accrual.append(NonAccrualRow("start", stop, state.interest))
+                state.interest, state.non_accrual = ZERO, True
+            else:
+                _accrue_through(state, rules, to, out)
+        _assess_late_fees(state, rules, start, to, out)
+    state.last_accrual_date = to
+    _set_delinquency(state, rules, to, out)
+
+
+def _assess_late_fees(state: State, rules: Rules, start: date, to: date, out: Movements) -> None:
+    if rules.late_fee <= 0:
+        return
+    first_unpaid = bisect.bisect_right(rules.cumulative_totals, state.paid_toward_schedule)
+    for index in range(first_unpaid, len(rules.due_dates)):
+        chargeable = rules.due_dates[index] + timedelta(days=rules.grace_days + 1)
+        if chargeable > to:
+            break
+        number = rules.numbers[index]
+        if number in state.late_fees_assessed:
+            continue
+        assessed_on = max(chargeable, start + timedelta(days=1))
+        out.fees.append(FeeRow("late_fee", assessed_on, rules.late_fee, installment_number=number))
+        state.fees += rules.late_fee
+        state.late_fees_assessed.add(number)
+
+
+def pay(state: State, rules: Rules, *, payment_id: str, amount: Decimal, value_date: date,
+        out: Movements) -> FinanceAllocation:
+    """Apply a payment on its value date (the account must already be brought up to that day)."""
+    if value_date != state.last_accrual_date:
+        raise ValueError("advance the account to the value date before paying")
+    if state.status in (OPEN, PAID_OFF):
+        owed = {"fees": state.fees, "interest": state.interest, "principal": state.principal}
+    else:  # charged off / written off: recoveries wait in suspense
+        owed = {"fees": ZERO, "interest": ZERO, "principal": ZERO}
+    result = allocate(amount=amount, owed=owed, order=rules.order, places=rules.places)
+    state.fees -= result.fees
+    state.interest -= result.interest
+    state.principal -= result.principal
+    state.suspense += result.overpayment
+    if result.principal > 0:
+        state.interest_since, state.interest_posted_since = value_date, ZERO
+    scheduled_fee_part = min(result.fees, max(ZERO, rules.scheduled_fees - state.scheduled_fees_paid))
+    state.scheduled_fees_paid += scheduled_fee_part
+    state.paid_toward_schedule += result.principal + result.interest + scheduled_fee_part
+    if state.status == OPEN and state.total == 0:
+        state.status = PAID_OFF
+    _set_delinquency(state, rules, value_date, out)
+    if state.non_accrual and state.days_past_due == 0 and state.status == OPEN:
+        state.non_accrual = False
+        state.interest_since, state.interest_posted_since = value_date, ZERO
+        out.non_accrual.append(NonAccrualRow("cure", value_date, ZERO))
+    out.allocations[payment_id] = result
+    return result
+
+
+def assess_nsf(state: State, rules: Rules, *, payment_id: str, on: date, out: Movements) -> Decimal:
+    if rules.nsf_fee <= 0 or state.status not in (OPEN, PAID_OFF):
+        return ZERO
+    out.fees.append(FeeRow("nsf_fee", on, rules.nsf_fee, payment_id=payment_id))
+    state.fees += rules.nsf_fee
+    if state.status == PAID_OFF:
+        state.status = OPEN
+    return rules.nsf_fee

@@ -1,0 +1,77 @@
+"""The integration events the ledger emits, always through the outbox inside the state change's transaction."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from common.bus.catalogue import (
+    AccountOpened,
+    BalanceChanged,
+    Balances,
+    DelinquencyChanged,
+    TransactionPosted,
+)
+from common.bus.outbox import outbox_add
+from common.finance._util import fmt_money
+
+from ledger.engine import PAID_OFF
+from ledger.models import Account
+
+
+def money(account: Account, value: Decimal) -> str:
+    return fmt_money(Decimal(value), account.places)
+
+
+def balances(account: Account) -> Balances:
+    total = account.principal + account.interest + account.fees
+    return Balances(principal=money(account, account.principal), interest=money(account, account.interest),
+                    fees=money(account, account.fees), total=money(account, total))
+
+
+def balances_dict(account: Account) -> dict[str, str]:
+    return balances(account).model_dump(mode="json")
+
+
+def emit_opened(account: Account) -> None:
+    outbox_add(AccountOpened(loan_id=str(account.loan_id), sequence=account.sequence, balances=balances(account)))
+
+
+def emit_balance_changed(account: Account, cause: str) -> None:
+    outbox_add(BalanceChanged(
+        loan_id=str(account.loan_id), sequence=account.sequence, balances=balances(account),
+        days_past_due=account.days_past_due, delinquency_bucket=account.bucket,
+        last_accrual_date=account.last_accrual_date.isoformat(), accrual_since=account.interest_since.isoformat(),
+        interest_accrued_since=money(account, account.interest_posted_since), non_accrual=account.non_accrual,
+        cause=cause, paid_off=account.status == PAID_OFF,
+    ))
+
+
+def emit_transaction(account: Account, *, kind: str, effective_date: date, amount: Decimal,
+                     breakdown: dict[str, Decimal] | None = None, reference: str | None = None) -> None:
+    outbox_add(TransactionPosted(
+        loan_id=str(account.loan_id), sequence=account.sequence, transaction_id=str(uuid.uuid4()), kind=kind,
+        effective_date=effective_date.isoformat(), amount=money(account, amount),
+        breakdown={k: money(account, v) for k, v in (breakdown or {}).items()}, reference=reference,
+    ))
+
+
+def emit_delinquency(account: Account, *, as_of: date, previous_bucket: str, bucket: str, dpd: int) -> None:
+    outbox_add(DelinquencyChanged(
+        loan_id=str(account.loan_id), sequence=account.sequence, as_of=as_of.isoformat(), days_past_due=dpd,
+        previous_bucket=previous_bucket, bucket=bucket, non_accrual=account.non_accrual,
+    ))
+
+
+def account_summary(account: Account, accrued: Decimal) -> dict[str, Any]:
+    """One account in an ``accrual_run.progressed`` event."""
+    return {
+        "loan_id": str(account.loan_id), "sequence": account.sequence, "balances": balances_dict(account),
+        "last_accrual_date": account.last_accrual_date.isoformat(), "accrued": money(account, accrued),
+        "days_past_due": account.days_past_due, "delinquency_bucket": account.bucket,
+        "accrual_since": account.interest_since.isoformat(),
+        "interest_accrued_since": money(account, account.interest_posted_since),
+        "non_accrual": account.non_accrual, "status": account.status,
+    }

@@ -1,0 +1,78 @@
+"""Double-entry postings (ARCHITECTURE.md §4). An impact is {gl_account: signed amount}, debit positive;
+``post`` turns one into a balanced, immutable journal entry (the database refuses an unbalanced one)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import date
+from decimal import Decimal
+
+from ledger.models import Account, GLAccount, JournalEntry, JournalLine
+
+Impact = dict[str, Decimal]
+
+LR, IR, II = GLAccount.LOANS_RECEIVABLE, GLAccount.INTEREST_RECEIVABLE, GLAccount.INTEREST_INCOME
+FR, FI, CASH = GLAccount.FEES_RECEIVABLE, GLAccount.FEE_INCOME, GLAccount.CASH_CLEARING
+SUSPENSE = GLAccount.BORROWER_SUSPENSE
+PROVISION, ALLOWANCE = GLAccount.PROVISION_FOR_LOSSES, GLAccount.ALLOWANCE_FOR_LOSSES
+
+
+def disbursement(amount: Decimal) -> Impact:
+    return {LR: amount, CASH: -amount}
+
+
+def fee_assessed(amount: Decimal) -> Impact:
+    return {FR: amount, FI: -amount}
+
+
+def accrual(amount: Decimal) -> Impact:
+    return {IR: amount, II: -amount}
+
+
+def non_accrual(interest_reversed: Decimal) -> Impact:
+    return {II: interest_reversed, IR: -interest_reversed}
+
+
+def payment(*, amount: Decimal, fees: Decimal, interest: Decimal, principal: Decimal, overpayment: Decimal) -> Impact:
+    return {CASH: amount, FR: -fees, IR: -interest, LR: -principal, SUSPENSE: -overpayment}
+
+
+def charge_off(principal: Decimal) -> Impact:
+    return {PROVISION: principal, ALLOWANCE: -principal}
+
+
+def write_off(*, principal: Decimal, interest: Decimal, fees: Decimal) -> Impact:
+    return {ALLOWANCE: principal, LR: -principal, II: interest, IR: -interest, FI: fees, FR: -fees}
+
+
+def combine(impacts: Iterable[Mapping[str, Decimal]], sign: int = 1) -> Impact:
+    total: Impact = defaultdict(Decimal)
+    for impact in impacts:
+        for gl, amount in impact.items():
+            total[gl] += sign * amount
+    return dict(total)
+
+
+def negate(impact: Mapping[str, Decimal]) -> Impact:
+    return {gl: -amount for gl, amount in impact.items()}
+
+
+def post(*, kind: str, effective_date: date, impact: Mapping[str, Decimal], account: Account | None = None,
+         reference: str = "", product_id: str = "", memo: dict | None = None,
+         tenant_id: str | None = None) -> JournalEntry | None:
+    """One balanced entry for ``impact`` (zero lines dropped); None when nothing moves."""
+    lines = [(gl, amount) for gl, amount in sorted(impact.items()) if amount != 0]
+    if not lines:
+        return None
+    if sum(amount for _, amount in lines) != 0:
+        raise ValueError(f"unbalanced {kind} entry: {lines}")
+    entry = JournalEntry(account=account, kind=kind, effective_date=effective_date, reference=reference[:128],
+                         product_id=product_id or (account.product_id if account else ""), memo=memo or {})
+    entry.tenant_id = tenant_id or (account.tenant_id if account else None) or ""
+    entry.save()
+    JournalLine.objects.bulk_create([
+        JournalLine(entry=entry, gl_account=gl, debit=amount if amount > 0 else 0, credit=-amount if amount < 0 else 0)
+        for gl, amount in lines
+    ])
+    return entry

@@ -1,0 +1,213 @@
+"""Back-dated payments and reversals: rebuild the account from its opening with the engine (every live
+payment and NSF fee in value-date order, then up to where the account was), and reconcile the subledger
+with the result. Rows that no longer hold are marked reversed (never deleted), new rows are inserted,
+and the journal gets the exact difference: the payment or reversal as its own entry, the rest
+(re-accrual, late fees that no longer apply, re-allocated later payments) as one ``reprocess`` entry.
+By construction the end state equals what the on-time path would have produced."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from common.bus.catalogue import PaymentReversed
+from common.bus.outbox import outbox_add
+from common.finance._util import fmt_money
+from common.finance.allocation import Allocation as FinanceAllocation
+
+from ledger import accounts, engine, events, journal
+from ledger.models import Accrual, Allocation, Fee, NonAccrual
+
+ZERO = Decimal(0)
+
+
+def save_allocation(account, *, payment_id, amount: Decimal, currency: str, value_date: date,
+                    result: FinanceAllocation) -> Allocation:
+    allocation = Allocation(payment_id=payment_id, account=account, amount=amount, currency=currency,
+                            value_date=value_date, arrival=account.sequence, fees=result.fees,
+                            interest=result.interest, principal=result.principal, overpayment=result.overpayment,
+                            trace=result.explain()["trace"], tenant_id=account.tenant_id)
+    allocation.save()
+    return allocation
+
+
+def payment_impact(row) -> journal.Impact:
+    return journal.payment(amount=row.amount if hasattr(row, "amount") else ZERO, fees=row.fees,
+                           interest=row.interest, principal=row.principal, overpayment=row.overpayment)
+
+
+def post_payment(account, allocation: Allocation) -> None:
+    journal.post(kind="payment", effective_date=allocation.value_date, impact=payment_impact(allocation),
+                 account=account, reference=str(allocation.payment_id))
+    events.emit_transaction(account, kind="payment", effective_date=allocation.value_date, amount=allocation.amount,
+                            reference=str(allocation.payment_id),
+                            breakdown={"fees": allocation.fees, "interest": allocation.interest,
+                                       "principal": allocation.principal, "overpayment": allocation.overpayment})
+
+
+@dataclass
+class _Op:
+    on: date
+    rank: int          # payments before NSF fees on the same day
+    arrival: int
+    kind: str          # pay | nsf
+    payment_id: str
+    amount: Decimal = ZERO
+
+    def key(self):
+        return (self.on, self.rank, self.arrival)
+
+
+def _replay(account, ops: list[_Op], horizon: date) -> tuple[engine.State, engine.Movements]:
+    rules = accounts.rules_of(account)
+    state = accounts.opening_state(account)
+    out = engine.Movements()
+    for op in sorted(ops, key=_Op.key):
+        engine.advance(state, rules, op.on, out)
+        if op.kind == "pay":
+            engine.pay(state, rules, payment_id=op.payment_id, amount=op.amount, value_date=op.on, out=out)
+        else:
+            engine.assess_nsf(state, rules, payment_id=op.payment_id, on=op.on, out=out)
+    engine.advance(state, rules, horizon, out)
+    return state, out
+
+
+def _live_ops(account, *, skip_payment: str | None = None) -> tuple[list[_Op], list[Allocation]]:
+    allocations = [a for a in Allocation.objects.filter(account=account, reversed=False)
+                   if str(a.payment_id) != skip_payment]
+    ops = [_Op(a.value_date, 0, a.arrival, "pay", str(a.payment_id), a.amount) for a in allocations]
+    for fee in Fee.objects.filter(account=account, kind=Fee.NSF, reversed=False):
+        ops.append(_Op(fee.assessed_on, 1, 0, "nsf", str(fee.payment_id)))
+    return ops, allocations
+
+
+def _same_accrual(row: Accrual, new: engine.AccrualRow) -> bool:
+    return (row.amount, row.cumulative, row.since, row.balance) == (new.amount, new.cumulative, new.since, new.balance)
+
+
+def _reconcile(account, out: engine.Movements, *, skip_fee_payment: str | None = None) -> journal.Impact:
+    """Make the subledger rows equal to ``out``; return the journal impact of the change."""
+    impacts: list[journal.Impact] = []
+    old = {r.accrual_date: r for r in Accrual.objects.filter(account=account, reversed=False)}
+    new = {r.accrual_date: r for r in out.accruals}
+    stale = [r for d, r in old.items() if d not in new or not _same_accrual(r, new[d])]
+    fresh = [r for d, r in new.items() if d not in old or not _same_accrual(old[d], r)]
+    Accrual.objects.filter(id__in=[r.id for r in stale]).update(reversed=True)
+    Accrual.objects.bulk_create(accounts.accrual_rows(account, fresh))
+    impacts += [journal.accrual(-r.amount) for r in stale] + [journal.accrual(r.amount) for r in fresh]
+
+    def fee_key(f):
+        return (f.kind, f.installment_number, str(f.payment_id) if f.payment_id else None, f.assessed_on, f.amount)
+
+    old_fees = {fee_key(f): f for f in Fee.objects.filter(account=account, reversed=False)}
+    new_fees = {fee_key(f): f for f in out.fees if f.payment_id is None or str(f.payment_id) != skip_fee_payment}
+    gone = [f for k, f in old_fees.items() if k not in new_fees]
+    Fee.objects.filter(id__in=[f.id for f in gone]).update(reversed=True)
+    Fee.objects.bulk_create(accounts.fee_rows(account, [f for k, f in new_fees.items() if k not in old_fees]))
+    impacts += [journal.fee_assessed(-f.amount) for f in gone]
+    impacts += [journal.fee_assessed(f.amount) for k, f in new_fees.items() if k not in old_fees]
+
+    def na_key(n):
+        return (n.kind, n.effective_date, n.interest_reversed)
+
+    old_na = {na_key(n): n for n in NonAccrual.objects.filter(account=account, reversed=False)}
+    new_na = {na_key(n): n for n in out.non_accrual}
+    NonAccrual.objects.filter(id__in=[n.id for k, n in old_na.items() if k not in new_na]).update(reversed=True)
+    NonAccrual.objects.bulk_create(accounts.non_accrual_rows(account, [n for k, n in new_na.items() if k not in old_na]))
+    impacts += [journal.non_accrual(-n.interest_reversed) for k, n in old_na.items() if k not in new_na]
+    impacts += [journal.non_accrual(n.interest_reversed) for k, n in new_na.items() if k not in old_na]
+    return journal.combine(impacts)
+
+
+def _reallocate(account, allocations: list[Allocation], out: engine.Movements) -> journal.Impact:
+    """Later payments re-applied on the rebuilt account: update their breakdown, return the difference."""
+    impacts = []
+    for allocation in allocations:
+        result = out.allocations[str(allocation.payment_id)]
+        if (allocation.fees, allocation.interest, allocation.principal, allocation.overpayment) == (
+                result.fees, result.interest, result.principal, result.overpayment):
+            continue
+        impacts.append(journal.negate(payment_impact(allocation)))
+        allocation.fees, allocation.interest = result.fees, result.interest
+        allocation.principal, allocation.overpayment = result.principal, result.overpayment
+        allocation.trace = result.explain()["trace"]
+        allocation.save(update_fields=["fees", "interest", "principal", "overpayment", "trace"])
+        impacts.append(payment_impact(allocation))
+    return journal.combine(impacts)
+
+
+def _finish(account, state: engine.State, out: engine.Movements, before_bucket: str, adjustment: journal.Impact,
+            effective: date, cause: str) -> None:
+    journal.post(kind="reprocess", effective_date=effective, impact=adjustment, account=account,
+                 memo={"cause": cause})
+    interest_delta = -adjustment.get(journal.II, ZERO)
+    if interest_delta:
+        events.emit_transaction(account, kind="accrual", effective_date=effective, amount=interest_delta,
+                                breakdown={"interest": interest_delta}, reference=f"reprocess:{cause}")
+    if before_bucket != account.bucket:
+        events.emit_delinquency(account, as_of=account.last_accrual_date, previous_bucket=before_bucket,
+                                bucket=account.bucket, dpd=account.days_past_due)
+    events.emit_balance_changed(account, cause)
+
+
+def rebuild_with_payment(account, *, payment_id, amount: Decimal, value_date: date) -> Allocation:
+    """A payment dated before the account's last accrual day: applied as if it had arrived on time."""
+    from ledger.services import emit_allocated
+
+    before_bucket, horizon = account.bucket, account.last_accrual_date
+    ops, allocations = _live_ops(account)
+    arrival = account.sequence
+    ops.append(_Op(value_date, 0, arrival, "pay", str(payment_id), amount))
+    state, out = _replay(account, ops, horizon)
+    adjustment = journal.combine([_reconcile(account, out), _reallocate(account, allocations, out)])
+    accounts.store(account, state)
+    allocation = save_allocation(account, payment_id=payment_id, amount=amount, currency=account.currency,
+                                 value_date=value_date, result=out.allocations[str(payment_id)])
+    allocation.arrival = arrival
+    allocation.save(update_fields=["arrival"])
+    post_payment(account, allocation)
+    emit_allocated(account, allocation)
+    _finish(account, state, out, before_bucket, adjustment, value_date, "payment")
+    return allocation
+
+
+def rebuild_without_payment(account, *, allocation: Allocation, reason: str, on: date) -> Allocation:
+    """A returned payment: its exact reversal, the account rebuilt without it, then the NSF fee if any."""
+    before_bucket = account.bucket
+    horizon = max(on, account.last_accrual_date)
+    pid = str(allocation.payment_id)
+    ops, allocations = _live_ops(account, skip_payment=pid)
+    nsf_before = len(ops)
+    ops.append(_Op(horizon, 1, 0, "nsf", pid))
+    state, out = _replay(account, ops, horizon)
+    adjustment = journal.combine([_reconcile(account, out, skip_fee_payment=pid),
+                                  _reallocate(account, allocations, out)])
+    nsf = [f for f in out.fees if f.kind == Fee.NSF and str(f.payment_id) == pid]
+    allocation.reversed, allocation.reversed_on, allocation.reversal_reason = True, horizon, reason[:255]
+    allocation.save(update_fields=["reversed", "reversed_on", "reversal_reason"])
+    accounts.store(account, state)
+    journal.post(kind="reversal", effective_date=allocation.value_date, impact=journal.negate(payment_impact(allocation)),
+                 account=account, reference=pid, memo={"reason": reason})
+    events.emit_transaction(account, kind="reversal", effective_date=allocation.value_date, amount=-allocation.amount,
+                            reference=pid, breakdown={"fees": -allocation.fees, "interest": -allocation.interest,
+                                                      "principal": -allocation.principal,
+                                                      "overpayment": -allocation.overpayment})
+    nsf_amount = ZERO
+    for fee in nsf:
+        nsf_amount += fee.amount
+        Fee.objects.bulk_create(accounts.fee_rows(account, [fee]))
+        journal.post(kind="nsf_fee", effective_date=fee.assessed_on, impact=journal.fee_assessed(fee.amount),
+                     account=account, reference=pid)
+        events.emit_transaction(account, kind="nsf_fee", effective_date=fee.assessed_on, amount=fee.amount,
+                                breakdown={"fees": fee.amount}, reference=pid)
+    del nsf_before
+    places = account.places
+    outbox_add(PaymentReversed(
+        loan_id=str(account.loan_id), sequence=account.sequence, payment_id=pid,
+        fees=fmt_money(allocation.fees, places), interest=fmt_money(allocation.interest, places),
+        principal=fmt_money(allocation.principal, places), overpayment=fmt_money(allocation.overpayment, places),
+        nsf_fee=fmt_money(nsf_amount, places),
+    ))
+    _finish(account, state, out, before_bucket, adjustment, allocation.value_date, "reversal")
+    return allocation

@@ -1,0 +1,192 @@
+"""Ledger writes. Sync, keyword-only, called inside one transaction (the task or the event handler opens
+it); each locks the account row first (``select_for_update``), so payments, reversals and accruals on
+one account are serialized, and writes its events to the outbox in the same transaction."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from common.bus.catalogue import LoanDisbursed, PaymentAllocated
+from common.bus.outbox import outbox_add
+from common.finance import LoanTerms
+from common.finance._util import fmt_money
+from common.money import AmountError, parse_amount
+from django.db import transaction
+
+from ledger import accounts, engine, events, journal, replay
+from ledger.errors import AccountClosed, AccountNotOpen, PaymentRejected
+from ledger.models import Account, Allocation, Installment
+
+
+def _as_date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def account_lock(*, loan_id) -> Account:
+    account = Account.objects.select_for_update().filter(loan_id=loan_id).first()
+    if account is None:
+        raise AccountNotOpen(f"no ledger account for loan {loan_id} yet")
+    return account
+
+
+def account_open(*, event: LoanDisbursed) -> Account:
+    """Open the loan's account and post the disbursement and origination fee; a replay is a no-op."""
+    existing = Account.objects.filter(loan_id=event.loan_id).first()
+    if existing is not None:
+        return existing
+    terms = LoanTerms.from_dict(event.terms)
+    principal = Decimal(event.principal)
+    fee = Decimal(event.origination_fee)
+    disbursed = date.fromisoformat(event.disbursement_date)
+    account = Account(
+        loan_id=event.loan_id, borrower_id=event.borrower_id, product_id=event.product_id, currency=event.currency,
+        terms=event.terms, schedule=event.schedule, annual_rate=terms.annual_rate, day_count=terms.day_count,
+        rounding_mode=terms.rounding_mode, places=terms.rounding_places, disbursement_date=disbursed,
+        opening_principal=principal, origination_fee=fee, scheduled_fees=terms.fees,
+        late_fee=Decimal(event.late_fee), grace_days=event.grace_days, nsf_fee=Decimal(event.nsf_fee or "0"),
+        default_after_days=event.default_after_days, non_accrual_after_days=event.non_accrual_after_days,
+        allocation_order=list(event.allocation_order), principal=principal, fees=fee, interest_since=disbursed,
+        last_accrual_date=disbursed,
+    )
+    with transaction.atomic():  # a savepoint: a concurrent duplicate fails here, the consumer retries
+        account.save()
+    running = Decimal(0)
+    rows = []
+    for inst in sorted(event.schedule["installments"], key=lambda r: (r["due_date"], int(r["number"]))):
+        running += Decimal(inst["total"])
+        rows.append(Installment(account=account, number=int(inst["number"]), due_date=inst["due_date"],
+                                total=Decimal(inst["total"]), cumulative_total=running))
+    Installment.objects.bulk_create(rows)
+    journal.post(kind="disbursement", effective_date=disbursed, impact=journal.disbursement(principal),
+                 account=account, reference=str(event.loan_id))
+    journal.post(kind="origination_fee", effective_date=disbursed, impact=journal.fee_assessed(fee),
+                 account=account, reference=str(event.loan_id))
+    events.emit_opened(account)
+    events.emit_balance_changed(account, "opening")
+    events.emit_transaction(account, kind="disbursement", effective_date=disbursed, amount=principal,
+                            breakdown={"principal": principal}, reference=str(event.loan_id))
+    if fee:
+        events.emit_transaction(account, kind="origination_fee", effective_date=disbursed, amount=fee,
+                                breakdown={"fees": fee}, reference=str(event.loan_id))
+    return account
+
+
+def account_accrue(*, loan_id, through: date | str) -> Account:
+    """Bring one account up to ``through``: daily accrual, late fees, non-accrual, days past due."""
+    through = _as_date(through)
+    account = account_lock(loan_id=loan_id)
+    if through <= account.last_accrual_date:
+        return account
+    state = accounts.state_of(account)
+    out = engine.Movements()
+    engine.advance(state, accounts.rules_of(account), through, out)
+    accounts.store(account, state)
+    accounts.persist_movements(account, out)
+    accounts.emit_delinquency_changes(account, out)
+    events.emit_balance_changed(account, "accrual")
+    return account
+
+
+def emit_allocated(account: Account, allocation: Allocation) -> None:
+    places = account.places
+    outbox_add(PaymentAllocated(
+        loan_id=str(account.loan_id), sequence=account.sequence, payment_id=str(allocation.payment_id),
+        fees=fmt_money(allocation.fees, places), interest=fmt_money(allocation.interest, places),
+        principal=fmt_money(allocation.principal, places), overpayment=fmt_money(allocation.overpayment, places),
+        value_date=allocation.value_date.isoformat(), trace=allocation.trace,
+    ))
+
+
+def payment_allocate(*, payment_id: str, loan_id: str, amount: str, currency: str,
+                     value_date: date | str) -> Allocation:
+    """Apply a settled payment as of its value date; a second delivery returns the first allocation."""
+    value_date = _as_date(value_date)
+    existing = Allocation.objects.filter(payment_id=payment_id).first()
+    if existing is not None:
+        return existing
+    account = account_lock(loan_id=loan_id)
+    existing = Allocation.objects.filter(payment_id=payment_id).first()  # a duplicate that held the lock first
+    if existing is not None:
+        return existing
+    if currency != account.currency:
+        raise PaymentRejected(f"payment currency {currency} differs from the loan's {account.currency}")
+    try:
+        paid = parse_amount(str(amount), currency)
+    except AmountError as exc:
+        raise PaymentRejected(str(exc)) from exc
+    if value_date < account.disbursement_date:
+        raise PaymentRejected("value date is before the disbursement date")
+    if value_date < account.last_accrual_date and account.status in (engine.OPEN, engine.PAID_OFF):
+        return replay.rebuild_with_payment(account, payment_id=payment_id, amount=paid, value_date=value_date)
+    value_date = max(value_date, account.last_accrual_date)
+    rules = accounts.rules_of(account)
+    state = accounts.state_of(account)
+    out = engine.Movements()
+    engine.advance(state, rules, value_date, out)
+    result = engine.pay(state, rules, payment_id=str(payment_id), amount=paid, value_date=value_date, out=out)
+    accounts.store(account, state)
+    accounts.persist_movements(account, out)
+    allocation = replay.save_allocation(account, payment_id=payment_id, amount=paid, currency=currency,
+                                        value_date=value_date, result=result)
+    replay.post_payment(account, allocation)
+    emit_allocated(account, allocation)
+    accounts.emit_delinquency_changes(account, out)
+    events.emit_balance_changed(account, "payment")
+    return allocation
+
+
+def payment_reverse(*, payment_id: str, reason: str, on: date | str | None = None) -> Allocation:
+    """Reverse a returned payment exactly, re-accrue what it changed, assess the NSF fee if any."""
+    from ledger.errors import PaymentNotAllocated
+
+    allocation = Allocation.objects.filter(payment_id=payment_id).first()
+    if allocation is None:
+        raise PaymentNotAllocated(f"payment {payment_id} is not allocated yet")
+    account = Account.objects.select_for_update().get(pk=allocation.account_id)
+    allocation.refresh_from_db()
+    if allocation.reversed:
+        return allocation
+    if account.status not in (engine.OPEN, engine.PAID_OFF):
+        raise AccountClosed(f"account of loan {account.loan_id} is {account.status}; reversal refused")
+    return replay.rebuild_without_payment(account, allocation=allocation, reason=reason,
+                                          on=_as_date(on) if on else account.last_accrual_date)
+
+
+def account_charge_off(*, loan_id, as_of: date | str) -> Account:
+    as_of = _as_date(as_of)
+    account = account_lock(loan_id=loan_id)
+    if account.status != engine.OPEN:
+        return account
+    state = accounts.state_of(account)
+    out = engine.Movements()
+    engine.advance(state, accounts.rules_of(account), as_of, out)
+    state.status = engine.CHARGED_OFF
+    accounts.store(account, state)
+    accounts.persist_movements(account, out)
+    journal.post(kind="charge_off", effective_date=as_of, impact=journal.charge_off(account.principal),
+                 account=account, reference=str(loan_id))
+    events.emit_transaction(account, kind="charge_off", effective_date=as_of, amount=account.principal,
+                            breakdown={"principal": account.principal})
+    events.emit_balance_changed(account, "charge_off")
+    return account
+
+
+def account_write_off(*, loan_id, as_of: date | str) -> Account:
+    as_of = _as_date(as_of)
+    account = account_lock(loan_id=loan_id)
+    if account.status == engine.OPEN:
+        account = account_charge_off(loan_id=loan_id, as_of=as_of)
+    if account.status != engine.CHARGED_OFF:
+        return account
+    principal, interest, fees = account.principal, account.interest, account.fees
+    journal.post(kind="write_off", effective_date=as_of, account=account, reference=str(loan_id),
+                 impact=journal.write_off(principal=principal, interest=interest, fees=fees))
+    state = accounts.state_of(account)
+    state.principal = state.interest = state.fees = Decimal(0)
+    state.status = engine.WRITTEN_OFF
+    accounts.store(account, state)
+    events.emit_transaction(account, kind="write_off", effective_date=as_of, amount=principal + interest + fees,
+                            breakdown={"principal": principal, "interest": interest, "fees": fees})
+    events.emit_balance_changed(account, "write_off")
+    return account

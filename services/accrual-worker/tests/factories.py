@@ -1,0 +1,30 @@
+"""Test data: disbursed events built with the finance engine (as the loans service builds them)."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from common.bus.catalogue import LoanDisbursed
+from common.finance import LoanTerms, generate_schedule
+
+
+def disbursed_event(*, principal="10000.00", annual_rate="0.12", term=12, day_count="30/360",
+                    disbursement_date="2024-01-15", first_payment_date="2024-02-15", frequency="monthly",
+                    amortization="equal_installments", rounding_mode="half_even", places=2,
+                    origination_fee="0.00", late_fee="0.00", grace_days=10, nsf_fee="0.00",
+                    non_accrual_after_days=90, allocation_order=("fees", "interest", "principal"),
+                    loan_id=None, currency="USD") -> LoanDisbursed:
+    terms = LoanTerms(principal=Decimal(principal), annual_rate=Decimal(annual_rate), term=term, frequency=frequency,
+                      interest_method="declining_balance", amortization=amortization, day_count=day_count,
+                      rounding_mode=rounding_mode, rounding_places=places, disbursement_date=disbursement_date,
+                      first_payment_date=first_payment_date)
+    schedule = generate_schedule(terms)
+    return LoanDisbursed(
+        loan_id=str(loan_id or uuid.uuid4()), status="active", borrower_id=str(uuid.uuid4()),
+        product_id="product-a", currency=currency, principal=principal, disbursement_date=disbursement_date,
+        first_payment_date=first_payment_date or schedule.installments[0].due_date.isoformat(),
+        terms=terms.to_dict(), schedule=schedule.to_dict(), origination_fee=origination_fee, late_fee=late_fee,
+        grace_days=grace_days, nsf_fee=nsf_fee, default_after_days=90, non_accrual_after_days=non_accrual_after_days,
+        allocation_order=list(allocation_order),
+    )
