@@ -1,0 +1,204 @@
+"""The loans API (API.md "loans"): thin ninja-extra controllers, one per resource.
+
+Roles: viewers read; loan officers create loans and run their lifecycle; admins configure products,
+run accruals, charge off, write off and assign loans. Loans are visible only with a grant (the creator
+gets view and change) unless the caller is an admin or a service; no grant → 404.
+"""
+
+
+from datetime import date
+from uuid import UUID
+
+from common.auth import IsAdmin, IsLoanOfficer, IsViewer, Principal
+from common.errors import Conflict, ProblemOut
+from django.utils import timezone
+from ninja import Status
+from ninja_extra import ControllerBase, api_controller, route
+
+from loans import selectors, services
+from loans.errors import MESSAGES, LoanError
+from loans.models import LoanStatus
+from loans.presenters import loan_out, product_out, schedule_out
+from loans.schemas import (
+    AccrualRunIn,
+    AccrualRunOut,
+    AssignIn,
+    AssignOut,
+    CancelIn,
+    DenyIn,
+    DisburseIn,
+    EmptyIn,
+    LoanCreateIn,
+    LoanListOut,
+    LoanOut,
+    LoanWithScheduleOut,
+    LossIn,
+    PayoffQuoteOut,
+    ProductIn,
+    ProductListOut,
+    ProductOut,
+    ScheduleOut,
+    SchedulePreviewIn,
+    TransactionListOut,
+)
+
+MAX_LIMIT = 500
+PROBLEMS = {401: ProblemOut, 403: ProblemOut, 404: ProblemOut, 422: ProblemOut}
+WRITE_PROBLEMS = {**PROBLEMS, 409: ProblemOut}
+
+
+def _page(limit: int, offset: int) -> tuple[int, int]:
+    return max(1, min(limit, MAX_LIMIT)), max(0, offset)
+
+
+class _Base(ControllerBase):
+    @property
+    def principal(self) -> Principal:
+        return self.context.request.auth
+
+
+@api_controller("/products", tags=["products"], permissions=[IsViewer])
+class ProductController(_Base):
+    @route.post("", response={201: ProductOut, **PROBLEMS}, permissions=[IsAdmin])
+    async def create_product(self, payload: ProductIn):
+        product = await services.product_create(principal=self.principal, data=payload)
+        return Status(201, product_out(product))
+
+    @route.get("", response={200: ProductListOut, **PROBLEMS})
+    async def list_products(self, currency: str | None = None, limit: int = 50, offset: int = 0):
+        limit, offset = _page(limit, offset)
+        qs = selectors.product_list(filters={"currency": currency})
+        items = [product_out(p) async for p in qs[offset:offset + limit]]
+        return {"items": items, "count": await qs.acount()}
+
+    @route.get("/{product_id}", response={200: ProductOut, **PROBLEMS})
+    async def get_product(self, product_id: UUID):
+        return product_out(await selectors.product_get(product_id=product_id))
+
+
+@api_controller("/schedule-preview", tags=["schedules"], permissions=[IsViewer])
+class SchedulePreviewController(_Base):
+    @route.post("", response={200: ScheduleOut, **PROBLEMS})
+    async def preview_schedule(self, payload: SchedulePreviewIn):
+        """The schedule a disbursement with these inputs would post (same engine, same terms)."""
+        return await services.schedule_preview(product_id=payload.product_id, principal=payload.principal,
+                                               term=payload.term, disbursement_date=payload.disbursement_date,
+                                               first_payment_date=payload.first_payment_date)
+
+
+@api_controller("/loans", tags=["loans"], permissions=[IsViewer])
+class LoanController(_Base):
+    @route.post("", response={201: LoanOut, **PROBLEMS, 503: ProblemOut}, permissions=[IsLoanOfficer])
+    async def create_loan(self, payload: LoanCreateIn):
+        loan = await services.loan_create(principal=self.principal, data=payload)
+        loan = await selectors.loan_get(principal=self.principal, loan_id=loan.id)
+        return Status(201, loan_out(loan))
+
+    @route.get("", response={200: LoanListOut, **PROBLEMS})
+    async def list_loans(self, borrower_id: UUID | None = None, status: LoanStatus | None = None,
+                         product_id: UUID | None = None, limit: int = 50, offset: int = 0):
+        limit, offset = _page(limit, offset)
+        qs = await selectors.loan_list(principal=self.principal, filters={
+            "borrower_id": borrower_id, "status": status, "product_id": product_id})
+        items = [loan_out(loan) async for loan in qs[offset:offset + limit]]
+        return {"items": items, "count": await qs.acount()}
+
+    @route.get("/{loan_id}", response={200: LoanOut, **PROBLEMS})
+    async def get_loan(self, loan_id: UUID):
+        return loan_out(await selectors.loan_get(principal=self.principal, loan_id=loan_id))
+
+    async def _changeable(self, loan_id: UUID) -> None:
+        await selectors.loan_get(principal=self.principal, loan_id=loan_id, perm="change")
+
+    @route.post("/{loan_id}/approve", response={200: LoanOut, **WRITE_PROBLEMS}, permissions=[IsLoanOfficer])
+    async def approve_loan(self, loan_id: UUID, payload: EmptyIn | None = None):
+        await self._changeable(loan_id)
+        return loan_out(await services.loan_approve(principal=self.principal, loan_id=loan_id))
+
+    @route.post("/{loan_id}/deny", response={200: LoanOut, **WRITE_PROBLEMS}, permissions=[IsLoanOfficer])
+    async def deny_loan(self, loan_id: UUID, payload: DenyIn):
+        await self._changeable(loan_id)
+        return loan_out(await services.loan_deny(principal=self.principal, loan_id=loan_id, reason=payload.reason))
+
+    @route.post("/{loan_id}/cancel", response={200: LoanOut, **WRITE_PROBLEMS}, permissions=[IsLoanOfficer])
+    async def cancel_loan(self, loan_id: UUID, payload: CancelIn | None = None):
+        await self._changeable(loan_id)
+        reason = (payload.reason if payload else None) or ""
+        return loan_out(await services.loan_cancel(principal=self.principal, loan_id=loan_id, reason=reason))
+
+    @route.post("/{loan_id}/disburse", response={200: LoanWithScheduleOut, **WRITE_PROBLEMS},
+                permissions=[IsLoanOfficer])
+    async def disburse_loan(self, loan_id: UUID, payload: DisburseIn):
+        """Generates and stores the schedule, assesses the origination fee, tells the ledger: loan `active`."""
+        await self._changeable(loan_id)
+        loan, schedule = await services.loan_disburse(principal=self.principal, loan_id=loan_id,
+                                                      disbursement_date=payload.disbursement_date,
+                                                      first_payment_date=payload.first_payment_date)
+        return loan_out(loan, schedule=schedule)
+
+    @route.post("/{loan_id}/charge-off", response={200: LoanOut, **WRITE_PROBLEMS}, permissions=[IsAdmin])
+    async def charge_off_loan(self, loan_id: UUID, payload: LossIn | None = None):
+        await self._changeable(loan_id)
+        as_of, reason = self._loss(payload)
+        return loan_out(await services.loan_charge_off(principal=self.principal, loan_id=loan_id, as_of=as_of,
+                                                       reason=reason))
+
+    @route.post("/{loan_id}/write-off", response={200: LoanOut, **WRITE_PROBLEMS}, permissions=[IsAdmin])
+    async def write_off_loan(self, loan_id: UUID, payload: LossIn | None = None):
+        await self._changeable(loan_id)
+        as_of, reason = self._loss(payload)
+        return loan_out(await services.loan_write_off(principal=self.principal, loan_id=loan_id, as_of=as_of,
+                                                      reason=reason))
+
+    @staticmethod
+    def _loss(payload: LossIn | None) -> tuple[date, str]:
+        as_of = (payload.as_of if payload else None) or timezone.now().date()
+        return as_of, (payload.reason if payload else None) or ""
+
+    @route.post("/{loan_id}/assign", response={200: AssignOut, **PROBLEMS}, permissions=[IsAdmin])
+    async def assign_loan(self, loan_id: UUID, payload: AssignIn):
+        """Grant a user of this tenant view (and change) on the loan: portfolio assignment."""
+        await selectors.loan_get(principal=self.principal, loan_id=loan_id)
+        await services.loan_assign(principal=self.principal, loan_id=loan_id, subject=payload.subject,
+                                   perms=payload.perms)
+        return {"loan_id": loan_id, "subject": payload.subject, "perms": payload.perms}
+
+    @route.get("/{loan_id}/schedule", response={200: ScheduleOut, **WRITE_PROBLEMS})
+    async def get_schedule(self, loan_id: UUID):
+        loan = await selectors.loan_get(principal=self.principal, loan_id=loan_id)
+        rows = [row async for row in selectors.schedule_rows(loan=loan)]
+        if not rows:
+            raise Conflict(MESSAGES[LoanError.NOT_DISBURSED], code=LoanError.NOT_DISBURSED.value)
+        return schedule_out(rows, loan.product.rounding_places)
+
+    @route.get("/{loan_id}/payoff-quote", response={200: PayoffQuoteOut, **WRITE_PROBLEMS})
+    async def get_payoff_quote(self, loan_id: UUID, as_of: date | None = None):
+        """What pays the loan off exactly on `as_of` (default today): the ledger's balances as last
+        reported, plus interest accrued from the last balance change through `as_of`."""
+        loan = await selectors.loan_get(principal=self.principal, loan_id=loan_id)
+        return selectors.loan_payoff_quote(loan=loan, as_of=as_of or timezone.now().date())
+
+    @route.get("/{loan_id}/transactions", response={200: TransactionListOut, **PROBLEMS})
+    async def list_transactions(self, loan_id: UUID, kind: str | None = None, limit: int = 50, offset: int = 0):
+        limit, offset = _page(limit, offset)
+        loan = await selectors.loan_get(principal=self.principal, loan_id=loan_id)
+        qs = selectors.transaction_list(loan=loan, filters={"kind": kind})
+        places = loan.product.rounding_places
+        items = [{"transaction_id": t.transaction_id, "kind": t.kind, "effective_date": t.effective_date,
+                  "amount": f"{t.amount:.{places}f}", "breakdown": t.breakdown, "reference": t.reference or None,
+                  "created_at": t.created_at} async for t in qs[offset:offset + limit]]
+        return {"items": items, "count": await qs.acount()}
+
+
+@api_controller("/accrual-runs", tags=["accrual runs"], permissions=[IsViewer])
+class AccrualRunController(_Base):
+    @route.post("", response={202: AccrualRunOut, **PROBLEMS}, permissions=[IsAdmin])
+    async def start_accrual_run(self, payload: AccrualRunIn):
+        """Brings every active loan of the tenant up to `through` (the ledger worker does the work)."""
+        run = await services.accrual_run_create(principal=self.principal, through=payload.through)
+        return Status(202, run)
+
+    @route.get("/{run_id}", response={200: AccrualRunOut, **PROBLEMS})
+    async def get_accrual_run(self, run_id: UUID):
+        return await selectors.accrual_run_get(run_id=run_id)
+

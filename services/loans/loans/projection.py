@@ -1,0 +1,187 @@
+"""The per-loan projection of the ledger: balances, days past due, the transaction list, accrual runs.
+
+Sync functions, called by the event handlers inside the consumer's transaction (tenant restored).
+Each locks the loan row first, so events about one loan apply one at a time. Balances carry the
+ledger's per-account ``sequence``: an event not newer than the one applied last is stale and ignored.
+Days past due has its own sequence (both ``balance_changed`` and ``delinquency_changed`` carry it).
+State moves are guarded: ``paid_off`` only from active/defaulted, ``defaulted`` only from active.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+
+import structlog
+from common.bus import catalogue as ev
+from common.bus.outbox import outbox_add
+from django.utils import timezone
+
+from loans.models import AccrualRun, AccrualRunStatus, Loan, LoanStatus, LoanTransaction
+
+log = structlog.get_logger(__name__)
+
+TERMINAL_RUN_STATES = (AccrualRunStatus.COMPLETED, AccrualRunStatus.FAILED)
+
+
+class UnknownLoan(LookupError):
+    """A ledger event names a loan this service does not hold for the tenant (never acked silently)."""
+
+
+def _lock(loan_id: str | UUID) -> Loan:
+    loan = Loan.objects.select_for_update().select_related("product").filter(id=loan_id).first()
+    if loan is None:
+        raise UnknownLoan(f"no loan {loan_id} in this tenant")
+    return loan
+
+
+def _d(value) -> Decimal:
+    return Decimal(str(value))
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _apply_balances(loan: Loan, *, sequence: int, balances: dict, fields: dict) -> bool:
+    if sequence <= loan.balance_sequence:
+        return False
+    loan.balance_principal, loan.balance_interest = _d(balances["principal"]), _d(balances["interest"])
+    loan.balance_fees, loan.balance_total = _d(balances["fees"]), _d(balances["total"])
+    loan.balance_sequence = sequence
+    if fields.get("last_accrual_date"):
+        loan.last_accrual_date = _date(fields["last_accrual_date"])
+    if fields.get("accrual_since"):
+        loan.accrual_since = _date(fields["accrual_since"])
+    if fields.get("interest_accrued_since") is not None:
+        loan.interest_accrued_since = _d(fields["interest_accrued_since"])
+    elif fields.get("accrued") is not None:
+        # An accrual chunk without the clock fields: what it accrued was posted on the current clock.
+        loan.interest_accrued_since += _d(fields["accrued"])
+    if fields.get("non_accrual") is not None:
+        loan.non_accrual = bool(fields["non_accrual"])
+    return True
+
+
+def _apply_delinquency(loan: Loan, *, sequence: int, days_past_due: int | None, bucket: str | None) -> bool:
+    if days_past_due is None or sequence <= loan.delinquency_sequence:
+        return False
+    loan.days_past_due, loan.delinquency_sequence = days_past_due, sequence
+    if bucket:
+        loan.delinquency_bucket = bucket
+    return True
+
+
+def _maybe_default(loan: Loan, as_of: date) -> None:
+    if loan.status == LoanStatus.ACTIVE and loan.days_past_due > loan.product.default_after_days:
+        loan.status, loan.defaulted_at = LoanStatus.DEFAULTED, timezone.now()
+        outbox_add(ev.LoanDefaulted(loan_id=str(loan.id), status=loan.status, as_of=as_of.isoformat(),
+                                    days_past_due=loan.days_past_due))
+
+
+def _maybe_paid_off(loan: Loan, as_of: date) -> None:
+    if loan.status in (LoanStatus.ACTIVE, LoanStatus.DEFAULTED):
+        loan.status, loan.paid_off_at = LoanStatus.PAID_OFF, timezone.now()
+        outbox_add(ev.LoanPaidOff(loan_id=str(loan.id), status=loan.status, as_of=as_of.isoformat()))
+
+
+def balance_changed_apply(*, payload: ev.BalanceChanged, as_of: date) -> bool:
+    """Apply a balance change unless stale; ``paid_off`` → loan paid off; past the threshold → defaulted."""
+    loan = _lock(payload.loan_id)
+    applied = _apply_balances(loan, sequence=payload.sequence, balances=payload.balances.model_dump(),
+                              fields=payload.model_dump())
+    if not applied:
+        log.info("projection.stale", loan_id=payload.loan_id, sequence=payload.sequence,
+                 applied=loan.balance_sequence)
+        return False
+    _apply_delinquency(loan, sequence=payload.sequence, days_past_due=payload.days_past_due,
+                       bucket=payload.delinquency_bucket)
+    if payload.paid_off:
+        _maybe_paid_off(loan, as_of)
+    else:
+        _maybe_default(loan, as_of)
+    loan.save()
+    return True
+
+
+def delinquency_changed_apply(*, payload: ev.DelinquencyChanged) -> bool:
+    loan = _lock(payload.loan_id)
+    if not _apply_delinquency(loan, sequence=payload.sequence, days_past_due=payload.days_past_due,
+                              bucket=payload.bucket):
+        return False
+    loan.non_accrual = payload.non_accrual
+    _maybe_default(loan, date.fromisoformat(payload.as_of))
+    loan.save()
+    return True
+
+
+def _record(loan: Loan, *, transaction_id: str, kind: str, effective_date: date, amount: Decimal,
+            breakdown: dict, reference: str, sequence: int, derived: bool) -> LoanTransaction | None:
+    if LoanTransaction.objects.filter(transaction_id=transaction_id).exists():
+        return None
+    return LoanTransaction.objects.create(loan=loan, transaction_id=transaction_id, kind=kind,
+                                          effective_date=effective_date, amount=amount, breakdown=breakdown,
+                                          reference=reference, sequence=sequence, derived=derived)
+
+
+def transaction_posted_apply(*, payload: ev.TransactionPosted) -> LoanTransaction | None:
+    """The ledger's own record of a movement; it replaces one derived earlier from a payment event."""
+    loan = _lock(payload.loan_id)
+    if payload.reference:
+        derived = LoanTransaction.objects.filter(loan=loan, kind=payload.kind, reference=payload.reference,
+                                                 derived=True).first()
+        if derived is not None:
+            derived.transaction_id, derived.derived = payload.transaction_id, False
+            derived.effective_date, derived.amount = date.fromisoformat(payload.effective_date), _d(payload.amount)
+            derived.breakdown, derived.sequence = dict(payload.breakdown), payload.sequence
+            derived.save()
+            return derived
+    return _record(loan, transaction_id=payload.transaction_id, kind=payload.kind,
+                   effective_date=date.fromisoformat(payload.effective_date), amount=_d(payload.amount),
+                   breakdown=dict(payload.breakdown), reference=payload.reference or "", sequence=payload.sequence,
+                   derived=False)
+
+
+def _payment_movement(loan: Loan, *, kind: str, payload, effective_date: date, extra: dict) -> LoanTransaction | None:
+    if LoanTransaction.objects.filter(loan=loan, kind=kind, reference=payload.payment_id).exists():
+        return None  # the ledger already posted it (transaction_posted), or this is a replay
+    parts = {"fees": payload.fees, "interest": payload.interest, "principal": payload.principal,
+             "overpayment": payload.overpayment, **extra}
+    amount = sum((_d(parts[k]) for k in ("fees", "interest", "principal", "overpayment")), Decimal(0))
+    return _record(loan, transaction_id=f"{kind}:{payload.payment_id}", kind=kind, effective_date=effective_date,
+                   amount=amount, breakdown=parts, reference=payload.payment_id, sequence=payload.sequence,
+                   derived=True)
+
+
+def payment_allocated_apply(*, payload: ev.PaymentAllocated) -> LoanTransaction | None:
+    loan = _lock(payload.loan_id)
+    return _payment_movement(loan, kind="payment", payload=payload,
+                             effective_date=date.fromisoformat(payload.value_date), extra={})
+
+
+def payment_reversed_apply(*, payload: ev.PaymentReversed, as_of: date) -> LoanTransaction | None:
+    loan = _lock(payload.loan_id)
+    return _payment_movement(loan, kind="reversal", payload=payload, effective_date=as_of,
+                             extra={"nsf_fee": payload.nsf_fee})
+
+
+def accrual_run_progressed_apply(*, payload: ev.AccrualRunProgressed) -> None:
+    """Run progress only moves forward (out-of-order chunks cannot undo it); each account's balances
+    are applied sequence-guarded, loans locked in a fixed order."""
+    run = AccrualRun.objects.select_for_update().filter(id=payload.run_id).first()
+    if run is None:
+        log.info("accrual_run.unknown", run_id=payload.run_id)  # e.g. the worker's own daily run
+    elif run.status not in TERMINAL_RUN_STATES:
+        run.accounts_total = max(run.accounts_total, payload.accounts_total)
+        run.accounts_done = max(run.accounts_done, payload.accounts_done)
+        if payload.status in TERMINAL_RUN_STATES or payload.status == AccrualRunStatus.RUNNING:
+            run.status = payload.status
+        run.save()
+    for account in sorted(payload.accounts, key=lambda a: str(a["loan_id"])):
+        loan = _lock(account["loan_id"])
+        if _apply_balances(loan, sequence=int(account["sequence"]), balances=account["balances"], fields=account):
+            _apply_delinquency(loan, sequence=int(account["sequence"]), days_past_due=account.get("days_past_due"),
+                               bucket=account.get("delinquency_bucket"))
+            _maybe_default(loan, date.fromisoformat(payload.through))
+            loan.save()

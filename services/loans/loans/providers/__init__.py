@@ -1,0 +1,1 @@
+"""Async clients of systems outside the loans service."""

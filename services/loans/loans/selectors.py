@@ -1,0 +1,92 @@
+"""Reads of the loans service: lazy QuerySets scoped to the tenant (the default manager fails closed)
+and narrowed to what the principal may see (guardian grants; admins and services see the tenant)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+
+from common.auth import Principal
+from common.errors import Conflict, NotFound, Unprocessable
+from common.finance import payoff_quote
+from common.permissions import ahas_object_perm, avisible
+from django.db.models import QuerySet
+
+from loans.errors import MESSAGES, LoanError
+from loans.models import AccrualRun, Loan, LoanTransaction, Product, ScheduleInstallment
+
+
+def product_list(*, filters: dict | None = None) -> QuerySet[Product]:
+    qs = Product.objects.all()
+    if (filters or {}).get("currency"):
+        qs = qs.filter(currency=filters["currency"].upper())
+    return qs.order_by("created_at", "id")
+
+
+async def product_get(*, product_id: UUID) -> Product:
+    try:
+        return await Product.objects.aget(id=product_id)
+    except Product.DoesNotExist:
+        raise NotFound(MESSAGES[LoanError.PRODUCT_NOT_FOUND], code=LoanError.PRODUCT_NOT_FOUND.value) from None
+
+
+async def loan_list(*, principal: Principal, filters: dict | None = None) -> QuerySet[Loan]:
+    qs = await avisible(principal, Loan.objects.select_related("product"))
+    filters = filters or {}
+    if filters.get("borrower_id"):
+        qs = qs.filter(borrower_id=filters["borrower_id"])
+    if filters.get("status"):
+        qs = qs.filter(status=filters["status"])
+    if filters.get("product_id"):
+        qs = qs.filter(product_id=filters["product_id"])
+    return qs.order_by("-created_at", "id")
+
+
+async def loan_get(*, principal: Principal, loan_id: UUID, perm: str = "view") -> Loan:
+    """The loan if the principal may ``perm`` it; another tenant's loan or one without a grant is a 404."""
+    not_found = NotFound(MESSAGES[LoanError.LOAN_NOT_FOUND], code=LoanError.LOAN_NOT_FOUND.value)
+    try:
+        loan = await Loan.objects.select_related("product").aget(id=loan_id)
+    except Loan.DoesNotExist:
+        raise not_found from None
+    if not await ahas_object_perm(principal, loan, perm):
+        raise not_found
+    return loan
+
+
+def schedule_rows(*, loan: Loan) -> QuerySet[ScheduleInstallment]:
+    return ScheduleInstallment.objects.filter(loan=loan).order_by("number")
+
+
+def transaction_list(*, loan: Loan, filters: dict | None = None) -> QuerySet[LoanTransaction]:
+    qs = LoanTransaction.objects.filter(loan=loan)
+    if (filters or {}).get("kind"):
+        qs = qs.filter(kind=filters["kind"])
+    return qs.order_by("effective_date", "sequence", "created_at")
+
+
+async def accrual_run_get(*, run_id: UUID) -> AccrualRun:
+    try:
+        return await AccrualRun.objects.aget(id=run_id)
+    except AccrualRun.DoesNotExist:
+        raise NotFound(MESSAGES[LoanError.ACCRUAL_RUN_NOT_FOUND], code=LoanError.ACCRUAL_RUN_NOT_FOUND.value) from None
+
+
+def loan_payoff_quote(*, loan: Loan, as_of: date) -> dict:
+    """The payoff quote from the projection: balances as the ledger last reported them, plus what
+    ``accrue`` would post from the last balance change (the accrual clock) through ``as_of``.
+    Before any ledger event the clock starts at disbursement on the full principal."""
+    if loan.disbursement_date is None:
+        raise Conflict(MESSAGES[LoanError.NOT_DISBURSED], code=LoanError.NOT_DISBURSED.value)
+    since = loan.accrual_since or loan.disbursement_date
+    if as_of < since:
+        raise Unprocessable("as_of must not be before the last balance change",
+                            errors=[{"loc": ["query", "as_of"], "msg": f"must be on or after {since.isoformat()}"}])
+    product = loan.product
+    interest_clock = Decimal(0) if loan.non_accrual else loan.annual_rate.normalize()
+    quote = payoff_quote(as_of=as_of, principal=loan.balance_principal, interest_accrued=loan.balance_interest,
+                         fees=loan.balance_fees, annual_rate=interest_clock, day_count=product.day_count,
+                         since=since, interest_posted_since=Decimal(0) if loan.non_accrual else loan.interest_accrued_since,
+                         places=product.rounding_places, mode=product.rounding_mode)
+    return quote.to_dict()
