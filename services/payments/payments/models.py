@@ -1,0 +1,149 @@
+"""Payments, the idempotency keys that created them, and the processor callbacks already applied.
+
+Lifecycle (guarded in ``payments.services``): ``pending → settled → allocated``, ``pending → failed``,
+``settled | allocated → returned``. Amounts are exact decimals; the currency decides how many places
+are meaningful (``common.money``).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from common.tenancy import TenantModel
+from django.db import models
+from django.db.models import Q
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending"
+    SETTLED = "settled"
+    ALLOCATED = "allocated"
+    FAILED = "failed"
+    RETURNED = "returned"
+
+
+class PaymentMethod(models.TextChoices):
+    ACH = "ach"
+    CARD = "card"
+    CASH = "cash"
+
+
+# Which status may follow which: a replayed or late message can never move a payment backwards.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    PaymentStatus.PENDING: frozenset({PaymentStatus.SETTLED, PaymentStatus.FAILED}),
+    PaymentStatus.SETTLED: frozenset({PaymentStatus.ALLOCATED, PaymentStatus.RETURNED}),
+    PaymentStatus.ALLOCATED: frozenset({PaymentStatus.RETURNED}),
+    PaymentStatus.FAILED: frozenset(),
+    PaymentStatus.RETURNED: frozenset(),
+}
+
+MONEY = {"max_digits": 20, "decimal_places": 3}   # 15 integer digits, up to 3 minor units (KWD, BHD)
+
+
+class Payment(TenantModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    loan_id = models.UUIDField(db_index=True)
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3)
+    method = models.CharField(max_length=8, choices=PaymentMethod.choices)
+    value_date = models.DateField()
+    status = models.CharField(max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
+
+    # The ledger's allocation (ledger.payment.allocated.v1), with the trace that explains it.
+    allocated_fees = models.DecimalField(null=True, blank=True, **MONEY)
+    allocated_interest = models.DecimalField(null=True, blank=True, **MONEY)
+    allocated_principal = models.DecimalField(null=True, blank=True, **MONEY)
+    allocated_overpayment = models.DecimalField(null=True, blank=True, **MONEY)
+    allocation_trace = models.JSONField(default=list, blank=True)
+
+    # The processor side: the charge, its retries while the processor is unreachable, its outcome.
+    processor_reference = models.CharField(max_length=64, blank=True, default="")
+    charge_attempts = models.PositiveIntegerField(default=0)
+    next_charge_at = models.DateTimeField(null=True, blank=True)
+    last_charge_error = models.TextField(blank=True, default="")
+    failure_reason = models.CharField(max_length=255, blank=True, default="")
+    return_reason = models.CharField(max_length=255, blank=True, default="")
+
+    created_by = models.CharField(max_length=128, blank=True, default="")
+    settled_at = models.DateTimeField(null=True, blank=True)
+    allocated_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    returned_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        indexes = [
+            models.Index(fields=["tenant_id", "loan_id", "-created_at"], name="payment_by_loan"),
+            models.Index(fields=["tenant_id", "status", "-created_at"], name="payment_by_status"),
+            models.Index(fields=["next_charge_at"], name="payment_charge_due",
+                         condition=Q(status="pending", processor_reference="")),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(condition=Q(status__in=PaymentStatus.values), name="payment_status_known"),
+            models.CheckConstraint(condition=Q(method__in=PaymentMethod.values), name="payment_method_known"),
+            models.CheckConstraint(
+                condition=~Q(status="allocated") | Q(allocated_principal__isnull=False),
+                name="payment_allocated_has_breakdown"),
+        ]
+
+    def __str__(self) -> str:
+        return f"payment {self.id} {self.amount} {self.currency} {self.status}"
+
+    @property
+    def has_allocation(self) -> bool:
+        return self.allocated_principal is not None
+
+
+class IdempotencyState(models.TextChoices):
+    IN_FLIGHT = "in_flight"
+    COMPLETED = "completed"
+
+
+class IdempotencyRecord(TenantModel):
+    """One ``Idempotency-Key`` of a tenant: the request it was first used with and the response sent.
+
+    The unique constraint, not a check-then-insert, is what makes two concurrent requests with one
+    key create one payment. ``claim_token`` identifies the request that owns an in-flight key, so a
+    request that outlived its claim (taken over after a crash) cannot complete it.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=IdempotencyState.choices, default=IdempotencyState.IN_FLIGHT)
+    claim_token = models.UUIDField(default=uuid.uuid4)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.TextField(null=True, blank=True)   # the exact bytes sent (jsonb would reorder keys)
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant_id", "key"], name="idempotency_key_once_per_tenant"),
+            models.CheckConstraint(
+                condition=Q(state="in_flight") | Q(response_status__isnull=False, response_body__isnull=False),
+                name="idempotency_completed_has_response"),
+        ]
+
+    def __str__(self) -> str:
+        return f"idempotency key {self.key!r} ({self.state})"
+
+
+class ProcessorCallback(models.Model):
+    """A processor callback already applied: the unique event id makes a replay a no-op."""
+
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.CharField(max_length=64, unique=True)
+    event_type = models.CharField(max_length=32)
+    payment_id = models.UUIDField(db_index=True)
+    tenant_id = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=32)        # applied | ignored (a transition the status forbids)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id} → {self.outcome}"

@@ -17,3 +17,10 @@ LENDSIMPLE_LOANS_URL = service_url("loans", 8002)
 LENDSIMPLE_PAYMENTS_URL = service_url("payments", 8003)
 
 configure_logging("payments")
+
+# The payment processor (the sandbox of payments.providers.sandbox_processor by default) and the
+# shared secret its callbacks are signed with.
+LENDSIMPLE_PROCESSOR_URL = service_url("processor", 8012)
+from payments.providers.signing import webhook_secret  # noqa: E402
+
+LENDSIMPLE_PROCESSOR_WEBHOOK_SECRET = webhook_secret()

@@ -1,0 +1,97 @@
+"""Asking the processor to charge a pending payment, and the sweep that retries until it accepted.
+
+A payment is committed ``pending`` before the processor is asked, so a processor outage never loses
+it: the failed attempt is recorded with a backoff (``next_charge_at``) and ``charge_due_payments``
+(run in a loop by ``manage.py charge_pending``) asks again. The processor dedupes charges on the
+payment id, so asking twice after a timeout never charges twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import structlog
+from common.db import run_atomic
+from common.money import format_amount
+from common.tenancy import tenant_context
+from django.db.models import F
+from django.utils import timezone
+
+from payments.models import Payment, PaymentStatus
+from payments.providers.processor import (
+    ChargeRequest,
+    PaymentProcessor,
+    ProcessorUnavailable,
+    callback_url,
+    get_processor,
+)
+
+log = structlog.get_logger(__name__)
+
+MAX_BACKOFF = timedelta(minutes=5)
+LEASE = timedelta(seconds=30)     # a swept payment is not picked up again while it is being asked
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(timedelta(seconds=2 ** min(attempts, 10)), MAX_BACKOFF)
+
+
+def _record_charge_tx(*, payment_id: uuid.UUID, reference: str) -> None:
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    if not payment.processor_reference:
+        payment.processor_reference = reference
+    payment.charge_attempts = F("charge_attempts") + 1
+    payment.next_charge_at = None
+    payment.last_charge_error = ""
+    payment.save(update_fields=["processor_reference", "charge_attempts", "next_charge_at", "last_charge_error",
+                                "updated_at"])
+
+
+def _record_charge_error_tx(*, payment_id: uuid.UUID, error: str) -> None:
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    if payment.status != PaymentStatus.PENDING or payment.processor_reference:
+        return
+    payment.charge_attempts += 1
+    payment.next_charge_at = timezone.now() + backoff(payment.charge_attempts)
+    payment.last_charge_error = error[:1000]
+    payment.save(update_fields=["charge_attempts", "next_charge_at", "last_charge_error", "updated_at"])
+
+
+async def payment_request_charge(*, payment_id: uuid.UUID, processor: PaymentProcessor | None = None) -> bool:
+    """Ask the processor to charge the payment; True when it accepted. Never raises for an outage."""
+    payment = await Payment.objects.aget(pk=payment_id)
+    if payment.status != PaymentStatus.PENDING or payment.processor_reference:
+        return bool(payment.processor_reference)
+    request = ChargeRequest(payment_id=str(payment.id), tenant_id=payment.tenant_id,
+                            amount=format_amount(payment.amount, payment.currency), currency=payment.currency,
+                            method=payment.method, callback_url=callback_url())
+    try:
+        charge = await (processor or get_processor()).charge(request)
+    except ProcessorUnavailable as exc:
+        log.warning("payment.charge_failed", payment_id=str(payment_id), error=str(exc))
+        await run_atomic(_record_charge_error_tx, payment_id=payment_id, error=str(exc))
+        return False
+    await run_atomic(_record_charge_tx, payment_id=payment_id, reference=charge.reference)
+    log.info("payment.charge_requested", payment_id=str(payment_id), reference=charge.reference)
+    return True
+
+
+def _lease_due_tx(*, limit: int) -> list[tuple[uuid.UUID, str]]:
+    # Across tenants on purpose (a maintenance sweep); each payment is then handled in its tenant.
+    now = timezone.now()
+    due = list(Payment.all_tenants.select_for_update(skip_locked=True)
+               .filter(status=PaymentStatus.PENDING, processor_reference="", next_charge_at__lte=now)
+               .order_by("next_charge_at")[:limit])
+    for payment in due:
+        Payment.all_tenants.filter(pk=payment.pk).update(next_charge_at=now + LEASE)
+    return [(p.id, p.tenant_id) for p in due]
+
+
+async def charge_due_payments(*, limit: int = 100, processor: PaymentProcessor | None = None) -> int:
+    """Ask the processor again for every pending payment whose charge is due; returns how many it accepted."""
+    accepted = 0
+    for payment_id, tenant_id in await run_atomic(_lease_due_tx, limit=limit):
+        with tenant_context(tenant_id):
+            accepted += await payment_request_charge(payment_id=payment_id, processor=processor)
+    return accepted

@@ -1,0 +1,81 @@
+"""HTTP API of the payments service (API.md "payments"). Thin: parse, call a service, shape the answer."""
+
+import uuid
+
+from common.auth import IsCollector, IsViewer
+from common.errors import ProblemOut, Unprocessable
+from django.http import HttpRequest, HttpResponse
+from ninja import Header, Query
+from ninja_extra import api_controller, route
+
+from payments.charging import payment_request_charge
+from payments.errors import MESSAGES, PaymentError
+from payments.idempotency import request_fingerprint
+from payments.schemas import (
+    PaymentCreateIn,
+    PaymentListOut,
+    PaymentOut,
+    PaymentReturnIn,
+    Status,
+    WebhookAckOut,
+    payment_body,
+)
+from payments.selectors import payment_get, payment_list
+from payments.services import payment_intake, payment_return
+from payments.webhooks import parse_callback, processor_callback_receive
+
+MAX_LIMIT = 200
+
+
+@api_controller("/payments", tags=["payments"], permissions=[IsViewer])
+class PaymentController:
+    @route.post("", response={201: PaymentOut, 400: ProblemOut, 401: ProblemOut, 403: ProblemOut, 409: ProblemOut,
+                              422: ProblemOut, 503: ProblemOut}, permissions=[IsCollector])
+    async def create(self, request: HttpRequest, payload: PaymentCreateIn,
+                     idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
+        """Record a payment. `Idempotency-Key` is required: a repeat with the same body returns the first
+        response, a different body under the same key is a 409."""
+        key = (idempotency_key or "").strip()
+        if not key or len(key) > 255:
+            raise Unprocessable(MESSAGES[PaymentError.IDEMPOTENCY_KEY_MISSING], code=PaymentError.IDEMPOTENCY_KEY_MISSING,
+                                errors=[{"loc": ["header", "Idempotency-Key"], "msg": "required, 1 to 255 characters"}])
+        fingerprint = request_fingerprint(method="POST", path="/api/v1/payments", body=payload.model_dump(mode="json"))
+        intake = await payment_intake(idempotency_key=key, request_hash=fingerprint, loan_id=payload.loan_id,
+                                      amount=payload.amount, currency=payload.currency, method=payload.method,
+                                      value_date=payload.value_date, created_by=request.auth.subject)
+        if intake.payment_id is not None:
+            # After commit: a processor outage leaves the payment pending for the sweep, never fails this.
+            await payment_request_charge(payment_id=intake.payment_id)
+        return HttpResponse(intake.body, status=intake.status, content_type="application/json",
+                            headers={"Idempotent-Replayed": "false" if intake.payment_id else "true"})
+
+    @route.get("", response={200: PaymentListOut, 401: ProblemOut, 403: ProblemOut, 422: ProblemOut})
+    async def list(self, loan_id: uuid.UUID | None = None, status: Status | None = None,
+                   limit: int = Query(50, ge=1, le=MAX_LIMIT), offset: int = Query(0, ge=0)):
+        qs = payment_list(filters={"loan_id": loan_id, "status": status})
+        items = [payment_body(p) async for p in qs[offset:offset + limit]]
+        return {"items": items, "count": await qs.acount()}
+
+    @route.get("/{payment_id}", response={200: PaymentOut, 401: ProblemOut, 403: ProblemOut, 404: ProblemOut})
+    async def get(self, payment_id: uuid.UUID):
+        return payment_body(await payment_get(payment_id=payment_id))
+
+    @route.post("/{payment_id}/return", response={200: PaymentOut, 401: ProblemOut, 403: ProblemOut,
+                                                  404: ProblemOut, 409: ProblemOut, 422: ProblemOut},
+                permissions=[IsCollector])
+    async def return_(self, payment_id: uuid.UUID, payload: PaymentReturnIn):
+        """Return (e.g. NSF) a settled or allocated payment: its allocation is reversed in the ledger."""
+        await payment_get(payment_id=payment_id)
+        return payment_body(await payment_return(payment_id=payment_id, reason=payload.reason))
+
+
+@api_controller("/webhooks", tags=["webhooks"], auth=None, permissions=[])
+class WebhookController:
+    @route.post("/processor", response={200: WebhookAckOut, 400: ProblemOut, 401: ProblemOut})
+    async def processor(self, request: HttpRequest):
+        """Processor callbacks, signed with HMAC-SHA256 over `timestamp.body` (`X-Processor-Timestamp`,
+        `X-Processor-Signature: sha256=<hex>`); a bad or stale signature is a 401, a replay a no-op."""
+        callback = parse_callback(request.body, timestamp=request.headers.get("X-Processor-Timestamp"),
+                                  signature=request.headers.get("X-Processor-Signature"))
+        result = await processor_callback_receive(callback)
+        return {"received": True, "duplicate": result.duplicate, "outcome": result.outcome}

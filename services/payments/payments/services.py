@@ -1,0 +1,245 @@
+"""Writes of the payments service: intake, and the guarded lifecycle transitions.
+
+Every state change is one sync ``*_tx`` function (row lock, write, outbox) awaited once through
+``common.db.run_atomic``; the async functions around them do the I/O (loans service, processor).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+import structlog
+from common.bus.catalogue import PaymentFailed, PaymentReceived, PaymentReturned, PaymentSettled
+from common.bus.outbox import command_add, outbox_add
+from common.commands import ALLOCATE_PAYMENT, REVERSE_PAYMENT
+from common.db import run_atomic
+from common.errors import Conflict, Unprocessable
+from common.money import AmountError, format_amount, minor_units, parse_amount
+from common.tenancy import require_tenant
+from django.db.models import F
+from django.utils import timezone
+
+from payments.errors import MESSAGES, PAYABLE_LOAN_STATUSES, PaymentError
+from payments.idempotency import (
+    Claim,
+    Replay,
+    idempotency_begin,
+    idempotency_complete_tx,
+    idempotency_release,
+    owned_record_tx,
+)
+from payments.models import TRANSITIONS, Payment, PaymentStatus
+from payments.providers.loans import LoanNotFound, loan_fetch
+from payments.schemas import payment_body
+
+log = structlog.get_logger(__name__)
+
+# Commands are keyed on the payment: writing one twice is refused by the outbox's unique message id.
+_COMMAND_NAMESPACE = uuid.UUID("6f1d2c55-8a8e-4c59-9d0b-3c1f5d7e2a11")
+
+
+def _event(model, **fields):
+    # common.bus.catalogue declares EVENT_TYPE as a pydantic field, so an instance built without it
+    # carries "" and outbox_add refuses it; passing the class's wire name works before and after a fix
+    # there (extra fields are ignored once EVENT_TYPE becomes a ClassVar).
+    return model(EVENT_TYPE=model.EVENT_TYPE, **fields)
+
+
+def _command_id(kind: str, payment_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(_COMMAND_NAMESPACE, f"{kind}:{payment_id}")
+
+
+# The request that records a payment asks the processor itself right after commit; the sweep
+# (``manage.py charge_pending``) picks the payment up only if that did not work.
+CHARGE_GRACE = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class Transition:
+    payment: Payment
+    applied: bool        # False: the payment was already there (a replay) or may not move (ignored)
+
+
+# --- intake ------------------------------------------------------------------------------------
+
+def payment_validate_amount(*, amount: str, currency: str) -> Decimal:
+    """The amount as a Decimal, or a 422 naming the field (unknown currency, sign, zero, places)."""
+    try:
+        minor_units(currency)
+    except AmountError as exc:
+        raise Unprocessable(str(exc), code=PaymentError.UNKNOWN_CURRENCY,
+                            errors=[{"loc": ["body", "currency"], "msg": str(exc)}]) from None
+    try:
+        return parse_amount(amount, currency)
+    except AmountError as exc:
+        raise Unprocessable(str(exc), code=PaymentError.INVALID_AMOUNT,
+                            errors=[{"loc": ["body", "amount"], "msg": str(exc)}]) from None
+
+
+async def payment_check_loan(*, loan_id: uuid.UUID, currency: str, value_date: date) -> None:
+    """The loan exists for this tenant, takes payments, and is in the payment's currency (REST)."""
+    try:
+        loan = await loan_fetch(tenant_id=require_tenant(), loan_id=loan_id)
+    except LoanNotFound:
+        raise Unprocessable(MESSAGES[PaymentError.LOAN_NOT_FOUND], code=PaymentError.LOAN_NOT_FOUND,
+                            errors=[{"loc": ["body", "loan_id"], "msg": MESSAGES[PaymentError.LOAN_NOT_FOUND]}]) from None
+    if loan.status not in PAYABLE_LOAN_STATUSES:
+        raise Unprocessable(f"{MESSAGES[PaymentError.LOAN_NOT_PAYABLE]} (the loan is {loan.status})",
+                            code=PaymentError.LOAN_NOT_PAYABLE,
+                            errors=[{"loc": ["body", "loan_id"], "msg": f"loan is {loan.status}"}])
+    if loan.currency != currency:
+        raise Unprocessable(f"{MESSAGES[PaymentError.CURRENCY_MISMATCH]} ({loan.currency})",
+                            code=PaymentError.CURRENCY_MISMATCH,
+                            errors=[{"loc": ["body", "currency"], "msg": f"the loan is in {loan.currency}"}])
+    if loan.disbursement_date and value_date < loan.disbursement_date:
+        raise Unprocessable(MESSAGES[PaymentError.VALUE_DATE_BEFORE_DISBURSEMENT],
+                            code=PaymentError.VALUE_DATE_BEFORE_DISBURSEMENT,
+                            errors=[{"loc": ["body", "value_date"],
+                                     "msg": f"the loan was disbursed on {loan.disbursement_date.isoformat()}"}])
+
+
+def _payment_create_tx(*, claim: Claim, loan_id: uuid.UUID, amount: Decimal, currency: str, method: str,
+                       value_date: date, created_by: str) -> tuple[Payment, str]:
+    record = owned_record_tx(claim)
+    payment = Payment.objects.create(loan_id=loan_id, amount=amount, currency=currency, method=method,
+                                     value_date=value_date, created_by=created_by,
+                                     next_charge_at=timezone.now() + CHARGE_GRACE)
+    outbox_add(_event(PaymentReceived, **_payload_fields(payment)))
+    body = json.dumps(payment_body(payment))
+    idempotency_complete_tx(record, status=201, body=body, payment=payment)
+    return payment, body
+
+
+@dataclass(frozen=True)
+class Intake:
+    status: int
+    body: str                      # the JSON response, byte for byte what a replay sends again
+    payment_id: uuid.UUID | None   # set when this request created the payment (not a replay)
+
+
+async def payment_intake(*, idempotency_key: str, request_hash: str, loan_id: uuid.UUID, amount: str,
+                         currency: str, method: str, value_date: date, created_by: str) -> Intake:
+    """Record a payment (``pending``) exactly once per idempotency key.
+
+    Bad input is refused before the key is touched; a repeat of a completed request gets its stored
+    response; a failure after the key was claimed (loan missing, loans service down) releases it and
+    stores nothing."""
+    value = payment_validate_amount(amount=amount, currency=currency)
+    outcome = await idempotency_begin(key=idempotency_key, request_hash=request_hash)
+    if isinstance(outcome, Replay):
+        return Intake(outcome.status, outcome.body, None)
+    try:
+        await payment_check_loan(loan_id=loan_id, currency=currency, value_date=value_date)
+        payment, body = await run_atomic(_payment_create_tx, claim=outcome, loan_id=loan_id, amount=value,
+                                         currency=currency, method=method, value_date=value_date,
+                                         created_by=created_by)
+    except Exception:
+        await idempotency_release(outcome)
+        raise
+    log.info("payment.received", payment_id=str(payment.id), loan_id=str(loan_id))
+    return Intake(201, body, payment.id)
+
+
+# --- lifecycle ---------------------------------------------------------------------------------
+
+def _payload_fields(payment: Payment) -> dict:
+    return {"payment_id": str(payment.id), "loan_id": str(payment.loan_id),
+            "amount": format_amount(payment.amount, payment.currency), "currency": payment.currency,
+            "method": payment.method, "value_date": payment.value_date.isoformat()}
+
+
+def _lock(payment_id: uuid.UUID) -> Payment:
+    return Payment.objects.select_for_update().get(pk=payment_id)
+
+
+def _move(payment: Payment, status: str, **fields) -> None:
+    payment.status = status
+    for name, value in fields.items():
+        setattr(payment, name, value)
+    payment.version = F("version") + 1
+    payment.save()
+    payment.refresh_from_db(fields=["version", "updated_at"])
+
+
+def payment_settle_tx(*, payment_id: uuid.UUID, processor_reference: str = "") -> Transition:
+    """``pending → settled``: the settled event and the worker's allocate command, in this transaction."""
+    payment = _lock(payment_id)
+    if payment.status != PaymentStatus.PENDING:
+        return Transition(payment, applied=False)
+    now = timezone.now()
+    _move(payment, PaymentStatus.SETTLED, settled_at=now,
+          processor_reference=payment.processor_reference or processor_reference)
+    outbox_add(_event(PaymentSettled, **_payload_fields(payment), settled_at=now.isoformat(),
+                              processor_reference=payment.processor_reference or None))
+    command_add(ALLOCATE_PAYMENT, task_id=_command_id("allocate", payment.id),
+                args=[str(payment.id), str(payment.loan_id), format_amount(payment.amount, payment.currency),
+                      payment.currency, payment.value_date.isoformat()])
+    return Transition(payment, applied=True)
+
+
+def payment_fail_tx(*, payment_id: uuid.UUID, reason: str, processor_reference: str = "") -> Transition:
+    """``pending → failed`` (the processor declined the charge)."""
+    payment = _lock(payment_id)
+    if payment.status != PaymentStatus.PENDING:
+        return Transition(payment, applied=False)
+    _move(payment, PaymentStatus.FAILED, failed_at=timezone.now(), failure_reason=reason[:255],
+          processor_reference=payment.processor_reference or processor_reference)
+    outbox_add(_event(PaymentFailed, **_payload_fields(payment), reason=reason[:255]))
+    return Transition(payment, applied=True)
+
+
+def payment_return_tx(*, payment_id: uuid.UUID, reason: str, strict: bool = True) -> Transition:
+    """``settled | allocated → returned``: the returned event and the worker's reversal command.
+
+    Returning a returned payment again is a no-op. With ``strict``, returning a payment that never
+    settled is a 409; otherwise (a processor callback) it is ignored."""
+    payment = _lock(payment_id)
+    if payment.status == PaymentStatus.RETURNED:
+        return Transition(payment, applied=False)
+    if PaymentStatus.RETURNED not in TRANSITIONS[payment.status]:
+        if strict:
+            raise Conflict(f"a {payment.status} payment cannot be returned; only settled or allocated ones can",
+                           code=PaymentError.ILLEGAL_TRANSITION)
+        return Transition(payment, applied=False)
+    _move(payment, PaymentStatus.RETURNED, returned_at=timezone.now(), return_reason=reason[:255])
+    outbox_add(_event(PaymentReturned, **_payload_fields(payment), reason=reason[:255]))
+    command_add(REVERSE_PAYMENT, task_id=_command_id("reverse", payment.id), args=[str(payment.id), reason[:255]])
+    return Transition(payment, applied=True)
+
+
+async def payment_return(*, payment_id: uuid.UUID, reason: str) -> Payment:
+    return (await run_atomic(payment_return_tx, payment_id=payment_id, reason=reason)).payment
+
+
+def payment_allocate_tx(*, payment_id: uuid.UUID, fees: Decimal, interest: Decimal, principal: Decimal,
+                        overpayment: Decimal, trace: list) -> Transition:
+    """Record the ledger's breakdown; ``settled → allocated``. A returned payment keeps its status
+    (the reversal command is on its way) but still records what had been allocated."""
+    payment = _lock(payment_id)
+    if payment.has_allocation:
+        return Transition(payment, applied=False)
+    fields = {"allocated_fees": fees, "allocated_interest": interest, "allocated_principal": principal,
+              "allocated_overpayment": overpayment, "allocation_trace": trace, "allocated_at": timezone.now()}
+    if payment.status == PaymentStatus.SETTLED:
+        _move(payment, PaymentStatus.ALLOCATED, **fields)
+        return Transition(payment, applied=True)
+    if payment.status == PaymentStatus.RETURNED:
+        _move(payment, PaymentStatus.RETURNED, **fields)
+        return Transition(payment, applied=True)
+    log.warning("payment.allocation_ignored", payment_id=str(payment_id), status=payment.status)
+    return Transition(payment, applied=False)
+
+
+def payment_mark_reversed_tx(*, payment_id: uuid.UUID) -> Transition:
+    """The ledger reversed the allocation: the payment is ``returned`` (if it was not already)."""
+    payment = _lock(payment_id)
+    if payment.status in (PaymentStatus.SETTLED, PaymentStatus.ALLOCATED):
+        reason = payment.return_reason or "reversed in the ledger"
+        _move(payment, PaymentStatus.RETURNED, returned_at=timezone.now(), return_reason=reason)
+        outbox_add(_event(PaymentReturned, **_payload_fields(payment), reason=reason))
+        return Transition(payment, applied=True)
+    return Transition(payment, applied=False)
