@@ -37,3 +37,52 @@ async def active_loan(client, headers, *, borrower_id: str, **product_overrides)
     response = await transition(client, headers, loan["id"], "disburse", DISBURSE)
     assert response.status_code == 200, response.text
     return product, response.json()
+
+
+def outbox(tenant: str, name: str | None = None) -> list[dict]:
+    """The outbox rows of a tenant (events and commands), oldest first (sync; wrap in sync_to_async)."""
+    from common.bus.models import OutboxMessage
+
+    qs = OutboxMessage.objects.filter(tenant_id=tenant).order_by("id")
+    if name:
+        qs = qs.filter(name=name)
+    return [{"name": m.name, "kind": m.kind, "body": m.body} for m in qs]
+
+
+def count_rows(model, tenant: str) -> int:
+    return model.all_tenants.filter(tenant_id=tenant).count()
+
+
+def deliver(tenant: str, event_type: str, payload: dict, *, occurred_at=None):
+    """Run this service's handler for one event as the consumer does: one transaction, tenant restored."""
+    from common.bus.catalogue import payload_model
+    from common.bus.envelope import Envelope
+    from common.tenancy import tenant_context
+    from django.db import transaction
+
+    from loans import handlers
+
+    handler = {
+        "ledger.loan.balance_changed.v1": handlers.on_balance_changed,
+        "ledger.loan.delinquency_changed.v1": handlers.on_delinquency_changed,
+        "ledger.loan.transaction_posted.v1": handlers.on_transaction_posted,
+        "ledger.payment.allocated.v1": handlers.on_payment_allocated,
+        "ledger.payment.reversed.v1": handlers.on_payment_reversed,
+        "ledger.accrual_run.progressed.v1": handlers.on_accrual_run_progressed,
+    }[event_type]
+    extra = {"occurred_at": occurred_at} if occurred_at else {}
+    envelope = Envelope(event_type=event_type, tenant_id=tenant, payload=payload, **extra)
+    with tenant_context(tenant), transaction.atomic():
+        handler(envelope, payload_model(event_type).model_validate(payload))
+
+
+def balances(principal="0.00", interest="0.00", fees="0.00") -> dict:
+    from decimal import Decimal
+
+    total = Decimal(principal) + Decimal(interest) + Decimal(fees)
+    return {"principal": principal, "interest": interest, "fees": fees, "total": f"{total:.2f}"}
+
+
+def delinquency(loan_id: str, sequence: int, dpd: int, *, as_of="2024-06-01") -> dict:
+    return {"loan_id": loan_id, "sequence": sequence, "as_of": as_of, "days_past_due": dpd,
+            "previous_bucket": "current", "bucket": "dpd_90_119" if dpd >= 90 else "dpd_1_29"}
