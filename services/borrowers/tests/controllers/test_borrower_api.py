@@ -1,5 +1,6 @@
 import pytest
 from common.testing import bearer
+
 from tests.factories import aborrower_count, aoutbox_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
