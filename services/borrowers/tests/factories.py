@@ -41,3 +41,13 @@ def borrower_count(**filters) -> int:
 
 
 aborrower_count = sync_to_async(borrower_count, thread_sensitive=False)
+
+
+async def asandbox(base_url: str, method: str = "GET", json: dict | None = None) -> dict:
+    """Talk to the identity sandbox's control endpoint from async tests."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=base_url, timeout=5) as client:
+        response = await client.request(method, "/control", json=json)
+        response.raise_for_status()
+        return response.json()

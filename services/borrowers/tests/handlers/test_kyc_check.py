@@ -2,7 +2,6 @@
 
 Handlers are called as the consumer calls them: sync, in one transaction, with the tenant restored."""
 
-import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from borrowers.handlers import on_borrower_created, on_borrower_updated
@@ -13,7 +12,7 @@ from common.tenancy import tenant_context
 from common.testing import bearer
 from django.db import transaction
 
-from tests.factories import outbox_events
+from tests.factories import asandbox, outbox_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -90,7 +89,7 @@ async def test_a_timeout_or_outage_raises_for_a_retry_and_writes_nothing(asgi_cl
 
 async def test_after_an_outage_the_retry_verifies(asgi_client, identity):
     # given a provider that fails the next two calls
-    httpx.post(f"{identity}/control", json={"mode": "fail", "times": 2}).raise_for_status()
+    await asandbox(identity, "POST", {"mode": "fail", "times": 2})
     async with asgi_client as client:
         created = await _create(client)
         event = await _created_event(created["id"])
@@ -140,8 +139,8 @@ async def test_an_update_that_resets_kyc_triggers_a_new_check(asgi_client, ident
         # then the new identity was checked (and the sandbox rejects "Reject")
         assert after["kyc_status"] == "failed"
         # and an update that does not touch identity fields does not call the provider
-        before = httpx.get(f"{identity}/control").json()["received"]
+        before = (await asandbox(identity))["received"]
         await client.patch(url, json={"phone": "+1 555 0100"}, headers=OFFICER)
         phone_event = (await sync_to_async(outbox_events)("borrowers.borrower.updated.v1"))[-1]
         await adeliver(on_borrower_updated, phone_event)
-        assert httpx.get(f"{identity}/control").json()["received"] == before
+        assert (await asandbox(identity))["received"] == before

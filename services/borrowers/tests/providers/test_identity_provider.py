@@ -12,6 +12,8 @@ from borrowers.providers.identity import (
     IdentityProviderUnavailable,
 )
 
+from tests.factories import asandbox
+
 
 def _request(**overrides) -> IdentityCheckRequest:
     values = {"reference": str(uuid.uuid4()), "first_name": "Grace", "last_name": "Hopper",
@@ -57,14 +59,14 @@ async def test_a_provider_that_is_not_listening_is_unavailable():
 
 async def test_control_endpoint_forces_the_next_checks_then_recovers(identity):
     # given the sandbox told to fail the next two checks
-    httpx.post(f"{identity}/control", json={"mode": "fail", "times": 2}).raise_for_status()
+    await asandbox(identity, "POST", {"mode": "fail", "times": 2})
     provider = HttpIdentityProvider(identity, timeout=2)
     # then two calls fail, the third verifies, and the sandbox counted three checks
     for _ in range(2):
         with pytest.raises(IdentityProviderUnavailable):
             await provider.verify(_request())
     assert (await provider.verify(_request())).verified
-    state = httpx.get(f"{identity}/control").json()
+    state = (await asandbox(identity))
     assert state["received"] == 3 and state["outcomes"]["fail"] == 2 and state["mode"] is None
 
 
