@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
 
 from common.money import format_amount
@@ -53,11 +53,12 @@ class PaymentOut(Schema):
     amount: str
     currency: str
     method: str
-    value_date: date
+    # Strings as payment_body writes them, so a GET and an idempotent replay render dates identically.
+    value_date: str = Field(json_schema_extra={"format": "date"})
     status: Status
     allocation: AllocationOut | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: str = Field(json_schema_extra={"format": "date-time"})
+    updated_at: str = Field(json_schema_extra={"format": "date-time"})
 
 
 class PaymentListOut(Schema):

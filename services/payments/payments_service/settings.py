@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from common.conf import service_settings, service_url
+from common.conf import env, service_settings, service_url
 from common.logging import configure_logging
 
 globals().update(service_settings(
@@ -21,6 +21,8 @@ configure_logging("payments")
 # The payment processor (the sandbox of payments.providers.sandbox_processor by default) and the
 # shared secret its callbacks are signed with.
 LENDSIMPLE_PROCESSOR_URL = service_url("processor", 8012)
+# Seconds the request path waits for the processor to accept a charge; slower is retried by the sweep.
+LENDSIMPLE_PROCESSOR_TIMEOUT = float(env("LENDSIMPLE_PROCESSOR_TIMEOUT", "3.0"))
 from payments.providers.signing import webhook_secret  # noqa: E402
 
 LENDSIMPLE_PROCESSOR_WEBHOOK_SECRET = webhook_secret()

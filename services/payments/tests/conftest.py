@@ -77,6 +77,13 @@ class ThreadedServer:
         self.thread.join(timeout=10)
 
 
+@pytest.fixture
+async def client(asgi_client):
+    """An open httpx client on this service's ASGI app (in-process)."""
+    async with asgi_client as c:
+        yield c
+
+
 # --- the loans-API stand-in --------------------------------------------------------------------
 
 @dataclass

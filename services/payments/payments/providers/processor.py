@@ -17,8 +17,6 @@ from typing import Protocol
 import httpx
 from django.conf import settings
 
-TIMEOUT = httpx.Timeout(3.0, connect=1.0)
-
 
 @dataclass(frozen=True)
 class ChargeRequest:
@@ -45,9 +43,9 @@ class PaymentProcessor(Protocol):
 
 
 class HttpProcessor:
-    def __init__(self, base_url: str, *, timeout: httpx.Timeout = TIMEOUT):
+    def __init__(self, base_url: str, *, timeout_seconds: float = 3.0):
         self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
+        self.timeout = httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 1.0))
 
     async def charge(self, request: ChargeRequest) -> Charge:
         body = {"payment_id": request.payment_id, "tenant_id": request.tenant_id, "amount": request.amount,
@@ -69,4 +67,4 @@ def callback_url() -> str:
 
 
 def get_processor() -> PaymentProcessor:
-    return HttpProcessor(settings.LENDSIMPLE_PROCESSOR_URL)
+    return HttpProcessor(settings.LENDSIMPLE_PROCESSOR_URL, timeout_seconds=settings.LENDSIMPLE_PROCESSOR_TIMEOUT)

@@ -8,8 +8,10 @@ It accepts charges and, by default, settles each within a second by calling back
 retried with backoff. It can be told what to do:
 
     POST /control/behaviour   {"outcome": "settle"|"fail"|"hold", "delay_seconds": 0.2, "reason": "...",
-                               "accepting": true}      default for new charges; "hold" never calls back,
-                                                       "accepting": false answers 503 to every charge
+                               "accepting": true, "answer_delay_seconds": 0}
+                              default for new charges; "hold" never calls back; "accepting": false
+                              answers 503 to every charge; "answer_delay_seconds" makes the processor
+                              slow to answer a charge (it is registered at once, answered late)
     POST /control/payments/{payment_id}  {"outcome", "delay_seconds", "reason"}   for one payment
     POST /control/reset
     POST /charges/{id}/settle | /fail {"reason"} | /return {"reason"}   act on a charge now
@@ -67,6 +69,7 @@ class Sandbox:
     def reset(self) -> None:
         self.behaviour = Behaviour()
         self.accepting = True
+        self.answer_delay = 0.0
         self.per_payment: dict[str, Behaviour] = {}
         self.charges: dict[str, ChargeRecord] = {}
         self.by_payment: dict[str, str] = {}
@@ -154,6 +157,8 @@ async def create_charge(request: Request) -> JSONResponse:
     sandbox.charges[charge.id] = charge
     sandbox.by_payment[payment_id] = charge.id
     sandbox.spawn(_decide_later(charge, sandbox.per_payment.get(payment_id, sandbox.behaviour)))
+    if sandbox.answer_delay:
+        await asyncio.sleep(sandbox.answer_delay)
     return JSONResponse(_view(charge), status_code=201)
 
 
@@ -208,9 +213,12 @@ async def set_behaviour(request: Request) -> JSONResponse:
         sandbox.behaviour = _behaviour_from(data, sandbox.behaviour)
         if "accepting" in data:
             sandbox.accepting = bool(data["accepting"])
+        if "answer_delay_seconds" in data:
+            sandbox.answer_delay = max(float(data["answer_delay_seconds"]), 0.0)
     except (ValueError, TypeError) as exc:
         return _problem(400, str(exc))
-    return JSONResponse({**asdict(sandbox.behaviour), "accepting": sandbox.accepting})
+    return JSONResponse({**asdict(sandbox.behaviour), "accepting": sandbox.accepting,
+                         "answer_delay_seconds": sandbox.answer_delay})
 
 
 async def set_payment_behaviour(request: Request) -> JSONResponse:
