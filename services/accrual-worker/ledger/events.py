@@ -51,10 +51,11 @@ def emit_balance_changed(account: Account, cause: str) -> None:
 
 def emit_transaction(account: Account, *, kind: str, effective_date: date, amount: Decimal,
                      breakdown: dict[str, Decimal] | None = None, reference: str | None = None) -> None:
+    """Amounts travel unsigned (money strings are never negative); ``kind`` says the direction."""
     outbox_add(TransactionPosted(
         loan_id=str(account.loan_id), sequence=account.sequence, transaction_id=str(uuid.uuid4()), kind=kind,
-        effective_date=effective_date.isoformat(), amount=money(account, amount),
-        breakdown={k: money(account, v) for k, v in (breakdown or {}).items()}, reference=reference,
+        effective_date=effective_date.isoformat(), amount=money(account, abs(amount)),
+        breakdown={k: money(account, abs(v)) for k, v in (breakdown or {}).items()}, reference=reference,
     ))
 
 
@@ -75,3 +76,29 @@ def account_summary(account: Account, accrued: Decimal) -> dict[str, Any]:
         "interest_accrued_since": money(account, account.interest_posted_since),
         "non_accrual": account.non_accrual, "status": account.status,
     }
+
+
+def outbox_bulk(payloads: list) -> None:
+    """Many events in one INSERT (a portfolio chunk), same rows as ``outbox_add`` writes, one NOTIFY."""
+    if not payloads:
+        return
+    from common.bus.envelope import Envelope
+    from common.bus.models import OutboxMessage
+    from common.bus.outbox import NOTIFY_CHANNEL, _require_atomic
+    from common.logging import get_correlation_id
+    from common.tenancy import require_tenant
+    from django.db import connection
+
+    _require_atomic()
+    tenant = require_tenant()
+    correlation = get_correlation_id() or uuid.uuid4().hex
+    rows = []
+    for payload in payloads:
+        envelope = Envelope(event_type=payload.EVENT_TYPE, tenant_id=tenant, correlation_id=correlation,
+                            payload=payload.model_dump(mode="json"))
+        rows.append(OutboxMessage(message_id=envelope.event_id, kind=OutboxMessage.KIND_EVENT,
+                                  name=envelope.event_type, tenant_id=tenant, correlation_id=correlation,
+                                  body=envelope.model_dump(mode="json")))
+    OutboxMessage.objects.bulk_create(rows)
+    with connection.cursor() as cursor:
+        cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")

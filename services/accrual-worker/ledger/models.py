@@ -176,6 +176,7 @@ class AccrualRun(TenantModel):
     accounts_total = models.PositiveIntegerField(default=0)
     accounts_done = models.PositiveIntegerField(default=0)
     chunks_total = models.PositiveIntegerField(default=0)
+    bounds = models.JSONField(default=list)         # [[first id, last id], ...] of each chunk
     chunks_done = models.JSONField(default=list)
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -143,7 +143,8 @@ def _finish(account, state: engine.State, out: engine.Movements, before_bucket: 
                  memo={"cause": cause})
     interest_delta = -adjustment.get(journal.II, ZERO)
     if interest_delta:
-        events.emit_transaction(account, kind="accrual", effective_date=effective, amount=interest_delta,
+        events.emit_transaction(account, kind="accrual" if interest_delta > 0 else "accrual_reversal",
+                                effective_date=effective, amount=interest_delta,
                                 breakdown={"interest": interest_delta}, reference=f"reprocess:{cause}")
     if before_bucket != account.bucket:
         events.emit_delinquency(account, as_of=account.last_accrual_date, previous_bucket=before_bucket,

@@ -6,6 +6,9 @@ logged; a database outage is retried."""
 
 from __future__ import annotations
 
+import functools
+import uuid
+
 import structlog
 from accrual_worker.celery import app
 from celery.exceptions import Reject
@@ -91,3 +94,58 @@ def charge_off(self, loan_id, as_of) -> str:
 @app.task(base=LedgerTask, name=commands.WRITE_OFF, bind=True)
 def write_off(self, loan_id, as_of) -> str:
     return self.run_atomic(services.account_write_off, loan_id=loan_id, as_of=as_of).status
+
+
+def _start_run(task, run_id: str, through: str) -> int:
+    """Create or resume the run, then send one task per chunk still to do (after the commit)."""
+    from datetime import date as _date
+
+    from ledger import portfolio
+
+    with transaction.atomic():
+        run, todo = portfolio.run_start(run_id=run_id, through=_date.fromisoformat(str(through)))
+        for index, lo, hi in todo:
+            transaction.on_commit(functools.partial(
+                accrue_portfolio_chunk.apply_async, args=[str(run.run_id), run.through.isoformat(), index, lo, hi]))
+    return len(todo)
+
+
+@app.task(base=LedgerTask, name=commands.ACCRUE_PORTFOLIO, bind=True)
+def accrue_portfolio(self, run_id, through) -> int:
+    """Every open account of the tenant up to ``through``: one ``accrue_portfolio_chunk`` per chunk."""
+    return _start_run(self, run_id, through)
+
+
+@app.task(base=LedgerTask, name="ledger.accrue_portfolio_chunk", bind=True)
+def accrue_portfolio_chunk(self, run_id, through, index, lo, hi) -> int:
+    from datetime import date as _date
+
+    from ledger import portfolio
+
+    return self.run_atomic(portfolio.process_chunk, run_id=run_id, through=_date.fromisoformat(through),
+                           index=index, lo=lo, hi=hi)
+
+
+@app.task(base=LedgerTask, name=commands.RUN_DAILY, bind=True)
+def run_daily(self, through) -> int:
+    """The tenant's business day: accrual, then late fees and delinquency, as one portfolio run."""
+    run_id = uuid.uuid5(uuid.NAMESPACE_URL, f"lendsimple:ledger:daily:{require_tenant()}:{through}")
+    return _start_run(self, str(run_id), through)
+
+
+@app.task(name="ledger.dispatch_daily", bind=True, acks_late=True)
+def dispatch_daily(self, through=None) -> list[str]:
+    """Beat's entry point, the one task with no tenant by design: it only fans ``ledger.run_daily`` out
+    to every tenant that has an open account (read through the explicit unscoped manager)."""
+    from datetime import timedelta
+
+    from common.tasks import TENANT_HEADER
+    from django.utils import timezone
+
+    from ledger.models import Account
+
+    through = through or (timezone.now().date() - timedelta(days=1)).isoformat()
+    tenants = sorted(set(Account.all_tenants.filter(status="open").values_list("tenant_id", flat=True)))
+    for tenant in tenants:
+        run_daily.apply_async(args=[through], headers={TENANT_HEADER: tenant})
+    return tenants
