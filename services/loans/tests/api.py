@@ -59,7 +59,6 @@ def deliver(tenant: str, event_type: str, payload: dict, *, occurred_at=None):
     from common.bus.envelope import Envelope
     from common.tenancy import tenant_context
     from django.db import transaction
-
     from loans import handlers
 
     handler = {

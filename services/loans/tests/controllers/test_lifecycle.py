@@ -4,7 +4,17 @@ import pytest
 from asgiref.sync import sync_to_async
 from common.testing import bearer
 
-from tests.api import API, DISBURSE, active_loan, create_loan, create_product, delinquency, deliver, outbox, transition
+from tests.api import (
+    API,
+    DISBURSE,
+    active_loan,
+    create_loan,
+    create_product,
+    delinquency,
+    deliver,
+    outbox,
+    transition,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

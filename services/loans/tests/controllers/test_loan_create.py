@@ -3,8 +3,8 @@ import uuid
 import pytest
 from asgiref.sync import sync_to_async
 from common.testing import bearer
-
 from loans.models import Loan
+
 from tests.api import API, count_rows, create_product, outbox
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,8 +1,8 @@
 import pytest
 from asgiref.sync import sync_to_async
 from common.testing import bearer
-
 from loans.models import Product
+
 from tests.api import API, count_rows, create_product
 from tests.conftest import product_body
 

@@ -1,0 +1,155 @@
+import uuid
+
+import pytest
+from asgiref.sync import sync_to_async
+from loans.projection import UnknownLoan
+
+from tests.api import API, active_loan, balances, delinquency, deliver, outbox
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BALANCE = "ledger.loan.balance_changed.v1"
+
+
+def changed(loan_id, sequence, principal, interest="0.00", fees="0.00", *, dpd=0, paid_off=False, **extra):
+    return {"loan_id": loan_id, "sequence": sequence, "balances": balances(principal, interest, fees),
+            "days_past_due": dpd, "delinquency_bucket": "current" if dpd == 0 else "dpd_1_29",
+            "cause": "payment", "paid_off": paid_off, **extra}
+
+
+async def _get(client, headers, loan_id, path=""):
+    return (await client.get(f"{API}/loans/{loan_id}{path}", headers=headers)).json()
+
+
+async def test_balances_apply_in_sequence_and_stale_or_duplicate_ones_are_ignored(asgi_client, admin, tenant,
+                                                                                  borrower_id):
+    # given an active loan
+    async with asgi_client as client:
+        _, loan = await active_loan(client, admin, borrower_id=borrower_id)
+        deliver_ = sync_to_async(deliver)
+        # when sequence 3 arrives, then 2 (late), then 3 again (duplicate with other numbers)
+        await deliver_(tenant, BALANCE, changed(loan["id"], 3, "9211.51", "5.00", dpd=4))
+        await deliver_(tenant, BALANCE, changed(loan["id"], 2, "9999.99", "1.00"))
+        await deliver_(tenant, BALANCE, changed(loan["id"], 3, "1.00", "1.00"))
+        after = await _get(client, admin, loan["id"])
+        # and a newer one moves it on
+        await deliver_(tenant, BALANCE, changed(loan["id"], 4, "8415.14"))
+        latest = await _get(client, admin, loan["id"])
+    # then only the newest change counts
+    assert after["balances"] == balances("9211.51", "5.00") and after["days_past_due"] == 4
+    assert latest["balances"] == balances("8415.14") and latest["days_past_due"] == 0
+
+
+async def test_paid_off_balance_pays_the_loan_off_once(asgi_client, admin, tenant, borrower_id):
+    async with asgi_client as client:
+        _, loan = await active_loan(client, admin, borrower_id=borrower_id)
+        for _ in range(2):  # a replay cannot pay off twice
+            await sync_to_async(deliver)(tenant, BALANCE, changed(loan["id"], 7, "0.00", paid_off=True))
+        after = await _get(client, admin, loan["id"])
+    assert after["status"] == "paid_off" and after["balances"]["total"] == "0.00"
+    events = await sync_to_async(outbox)(tenant, "loans.loan.paid_off.v1")
+    assert [e["body"]["payload"]["loan_id"] for e in events] == [loan["id"]]
+
+
+async def test_days_past_due_past_the_threshold_defaults_the_loan(asgi_client, admin, tenant, borrower_id):
+    # given a product that defaults after 30 days past due
+    async with asgi_client as client:
+        _, loan = await active_loan(client, admin, borrower_id=borrower_id, default_after_days=30)
+        deliver_ = sync_to_async(deliver)
+        await deliver_(tenant, "ledger.loan.delinquency_changed.v1", delinquency(loan["id"], 5, 30))
+        at_threshold = await _get(client, admin, loan["id"])
+        # a stale delinquency event (older sequence) is ignored
+        await deliver_(tenant, "ledger.loan.delinquency_changed.v1", delinquency(loan["id"], 4, 45))
+        stale = await _get(client, admin, loan["id"])
+        await deliver_(tenant, "ledger.loan.delinquency_changed.v1", delinquency(loan["id"], 6, 31))
+        crossed = await _get(client, admin, loan["id"])
+        await deliver_(tenant, "ledger.loan.delinquency_changed.v1", delinquency(loan["id"], 7, 40))
+    assert at_threshold["status"] == "active" and at_threshold["days_past_due"] == 30
+    assert stale["days_past_due"] == 30
+    assert crossed["status"] == "defaulted" and crossed["days_past_due"] == 31
+    events = await sync_to_async(outbox)(tenant, "loans.loan.defaulted.v1")
+    assert [e["body"]["payload"]["days_past_due"] for e in events] == [31]
+
+
+async def test_transactions_are_listed_once_and_payment_events_do_not_duplicate_the_ledgers(asgi_client, admin,
+                                                                                           tenant, borrower_id):
+    # given an active loan
+    payment_id, accrual_id = str(uuid.uuid4()), str(uuid.uuid4())
+    async with asgi_client as client:
+        _, loan = await active_loan(client, admin, borrower_id=borrower_id)
+        deliver_ = sync_to_async(deliver)
+        accrual = {"loan_id": loan["id"], "sequence": 2, "transaction_id": accrual_id, "kind": "accrual",
+                   "effective_date": "2024-01-16", "amount": "3.33", "breakdown": {"interest": "3.33"}}
+        # when an accrual is posted twice, a payment is allocated (twice) and then posted by the ledger
+        await deliver_(tenant, "ledger.loan.transaction_posted.v1", accrual)
+        await deliver_(tenant, "ledger.loan.transaction_posted.v1", accrual)
+        allocated = {"loan_id": loan["id"], "sequence": 3, "payment_id": payment_id, "fees": "0.00",
+                     "interest": "100.00", "principal": "788.49", "overpayment": "0.00", "value_date": "2024-02-15"}
+        await deliver_(tenant, "ledger.payment.allocated.v1", allocated)
+        await deliver_(tenant, "ledger.payment.allocated.v1", {**allocated, "sequence": 4})
+        derived = await _get(client, admin, loan["id"], "/transactions")
+        await deliver_(tenant, "ledger.loan.transaction_posted.v1", {
+            "loan_id": loan["id"], "sequence": 3, "transaction_id": "je-77", "kind": "payment",
+            "effective_date": "2024-02-15", "amount": "888.49", "reference": payment_id,
+            "breakdown": {"interest": "100.00", "principal": "788.49"}})
+        # and the payment is reversed
+        await deliver_(tenant, "ledger.payment.reversed.v1", {
+            "loan_id": loan["id"], "sequence": 5, "payment_id": payment_id, "fees": "0.00", "interest": "100.00",
+            "principal": "788.49", "overpayment": "0.00", "nsf_fee": "25.00"})
+        final = await _get(client, admin, loan["id"], "/transactions")
+    # then each movement is listed once
+    assert derived["count"] == 2
+    assert [(t["kind"], t["amount"]) for t in derived["items"]] == [("accrual", "3.33"), ("payment", "888.49")]
+    assert final["count"] == 3
+    kinds = {t["kind"]: t for t in final["items"]}
+    assert kinds["payment"]["transaction_id"] == "je-77" and kinds["payment"]["reference"] == payment_id
+    assert kinds["reversal"]["breakdown"]["nsf_fee"] == "25.00"
+
+
+async def test_payoff_quote_follows_the_projection(asgi_client, admin, tenant, borrower_id):
+    # given an active loan of 10000.00 at 12% (30/360) disbursed 2024-01-15
+    async with asgi_client as client:
+        _, loan = await active_loan(client, admin, borrower_id=borrower_id)
+        before = (await client.get(f"{API}/loans/{loan['id']}/payoff-quote?as_of=2024-01-30", headers=admin)).json()
+        # when the ledger reports the first installment paid on 2024-02-15
+        await sync_to_async(deliver)(tenant, BALANCE, changed(
+            loan["id"], 3, "9211.51", accrual_since="2024-02-15", interest_accrued_since="0.00"))
+        after = (await client.get(f"{API}/loans/{loan['id']}/payoff-quote?as_of=2024-03-15", headers=admin)).json()
+        too_early = await client.get(f"{API}/loans/{loan['id']}/payoff-quote?as_of=2024-02-01", headers=admin)
+    # then half a month on 10000.00 is 50.00; a month on 9211.51 is installment 2's interest (92.12)
+    assert before == {"as_of": "2024-01-30", "principal": "10000.00", "interest": "50.00", "fees": "0.00",
+                      "total": "10050.00"}
+    assert after == {"as_of": "2024-03-15", "principal": "9211.51", "interest": "92.12", "fees": "0.00",
+                     "total": "9303.63"}
+    assert too_early.status_code == 422
+
+
+async def test_accrual_run_progress_moves_forward_and_updates_balances(asgi_client, admin, tenant, borrower_id):
+    # given a run and an active loan
+    async with asgi_client as client:
+        _, loan = await active_loan(client, admin, borrower_id=borrower_id)
+        run = (await client.post(f"{API}/accrual-runs", headers=admin, json={"through": "2024-01-31"})).json()
+        deliver_ = sync_to_async(deliver)
+        account = {"loan_id": loan["id"], "sequence": 2, "balances": balances("10000.00", "53.33"),
+                   "last_accrual_date": "2024-01-31", "accrued": "53.33"}
+        progress = {"run_id": run["id"], "through": "2024-01-31", "accounts_total": 2}
+        # when chunk 2 (completed) arrives before chunk 1 (running)
+        await deliver_(tenant, "ledger.accrual_run.progressed.v1",
+                       {**progress, "status": "completed", "accounts_done": 2, "accounts": [account]})
+        await deliver_(tenant, "ledger.accrual_run.progressed.v1", {
+            **progress, "status": "running", "accounts_done": 1,
+            "accounts": [{**account, "sequence": 1, "balances": balances("10000.00", "0.00")}]})
+        status = (await client.get(f"{API}/accrual-runs/{run['id']}", headers=admin)).json()
+        after = await _get(client, admin, loan["id"])
+        quote = (await client.get(f"{API}/loans/{loan['id']}/payoff-quote?as_of=2024-02-15", headers=admin)).json()
+    # then the run stays completed and the loan keeps the newer balance
+    assert status == {"id": run["id"], "status": "completed", "through": "2024-01-31", "accounts_total": 2,
+                      "accounts_done": 2}
+    assert after["balances"] == balances("10000.00", "53.33")
+    # and the payoff counts the accrued interest once: a full month on 10000.00
+    assert quote["interest"] == "100.00"
+
+
+def test_an_event_for_an_unknown_loan_is_not_acked_silently(tenant):
+    with pytest.raises(UnknownLoan):
+        deliver(tenant, BALANCE, changed(str(uuid.uuid4()), 1, "1.00"))
