@@ -20,7 +20,7 @@ from decimal import Decimal
 import httpx
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "libs", "common", "src"))
-from common.auth import mint_token  # noqa: E402
+from common.tokens import mint_token  # noqa: E402
 
 TIMEOUT = 60.0
 

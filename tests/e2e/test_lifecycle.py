@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from common.auth import mint_token
+from common.tokens import mint_token
 
 ORACLES = json.loads((Path(__file__).parent / "data" / "schedules.json").read_text())
 
