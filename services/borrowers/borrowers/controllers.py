@@ -22,6 +22,7 @@ from borrowers.schemas import (
 )
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 READ_ERRORS = {401: ProblemOut, 403: ProblemOut, 404: ProblemOut}
 WRITE_ERRORS = {**READ_ERRORS, 400: ProblemOut, 409: ProblemOut, 422: ProblemOut}
 
@@ -53,6 +54,19 @@ def _expected_version(request, payload: BorrowerUpdateIn) -> int | None:
     return header_version if header_version is not None else payload.version
 
 
+def _render(borrower) -> dict[str, Any]:
+    return BorrowerOut.from_orm(borrower).model_dump(mode="json")
+
+
+def _idempotency_key(request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise BadRequest(errors.BAD_IDEMPOTENCY_KEY, code=errors.BorrowerErrorCode.BAD_IDEMPOTENCY_KEY)
+    return key
+
+
 @api_controller("/borrowers", tags=["borrowers"], permissions=[IsViewer])
 class BorrowerController:
     def _etag(self, borrower) -> None:
@@ -61,10 +75,12 @@ class BorrowerController:
     @route.post("", response={201: BorrowerOut, **WRITE_ERRORS}, permissions=[IsLoanOfficer],
                 summary="Create a borrower (loan officer+); the creator is granted view and change")
     async def create_borrower(self, request, payload: BorrowerCreateIn):
-        borrower = await services.borrower_create(principal=request.auth, fields=_fields(payload))
-        self._etag(borrower)
-        self.context.response["Location"] = f"{request.path.rstrip('/')}/{borrower.id}"
-        return Status(201, borrower)
+        result = await services.borrower_create(principal=request.auth, fields=_fields(payload),
+                                                idempotency_key=_idempotency_key(request), render=_render)
+        body = result if isinstance(result, dict) else _render(result)  # a dict is the replayed first answer
+        self.context.response["ETag"] = f'"{body["version"]}"'
+        self.context.response["Location"] = f"{request.path.rstrip('/')}/{body['id']}"
+        return Status(201, body)
 
     @route.get("", response={200: BorrowerListOut, **READ_ERRORS, 422: ProblemOut},
                summary="Borrowers you may see, newest first; search by name or email")

@@ -51,7 +51,7 @@ def _record_result_tx(*, borrower_id: uuid.UUID, checked_version: int, result: I
         return "skipped"
     borrower.kyc_checked_at = timezone.now()
     if result.verified:
-        borrower.kyc_status, borrower.identity_reference, borrower.kyc_reason = KycStatus.VERIFIED, result.reference, ""
+        borrower.kyc_status, borrower.identity_reference, borrower.kyc_reason = KycStatus.VERIFIED, result.reference, None
         event = build_event(BorrowerKycVerified, borrower_id=str(borrower.id), identity_reference=result.reference)
     else:
         borrower.kyc_status, borrower.identity_reference, borrower.kyc_reason = KycStatus.FAILED, None, result.reason

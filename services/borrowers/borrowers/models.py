@@ -28,7 +28,7 @@ class Borrower(TenantModel):
     # The identity provider's reference of the successful verification.
     identity_reference = models.CharField(max_length=128, null=True, blank=True)
     kyc_status = models.CharField(max_length=16, choices=KycStatus.choices, default=KycStatus.PENDING)
-    kyc_reason = models.CharField(max_length=500, blank=True, default="")
+    kyc_reason = models.CharField(max_length=500, null=True, blank=True)
     kyc_checked_at = models.DateTimeField(null=True, blank=True)
     # Optimistic concurrency: bumped by every change of the borrower's own data (not by KYC results).
     version = models.PositiveIntegerField(default=1)
@@ -54,3 +54,16 @@ class Borrower(TenantModel):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
+
+
+class CreateIdempotencyKey(TenantModel):
+    """An ``Idempotency-Key`` used to create a borrower, written in the create's own transaction."""
+
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    borrower = models.ForeignKey(Borrower, on_delete=models.CASCADE, related_name="+")
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant_id", "key"], name="borrower_idempotency_key_once")]

@@ -123,10 +123,6 @@ class BorrowerOut(Schema):
     created_at: datetime
     updated_at: datetime
 
-    @staticmethod
-    def resolve_kyc_reason(obj) -> str | None:
-        return obj.kyc_reason or None
-
 
 class BorrowerListOut(Schema):
     items: list[BorrowerOut]

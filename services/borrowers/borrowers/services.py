@@ -7,6 +7,8 @@ at all.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from typing import Any
 
@@ -19,9 +21,10 @@ from django.db import IntegrityError
 
 from borrowers import errors
 from borrowers.events import BorrowerCreated, BorrowerUpdated, build_event
-from borrowers.models import Borrower, KycStatus
+from borrowers.models import Borrower, CreateIdempotencyKey, KycStatus
 
 EMAIL_CONSTRAINT = "borrower_email_unique_per_tenant"
+IDEMPOTENCY_CONSTRAINT = "borrower_idempotency_key_once"
 EDITABLE_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "address")
 REQUIRED_FIELDS = ("first_name", "last_name", "email")
 # A change of any of these invalidates a past identity check: the borrower goes back to pending.
@@ -33,36 +36,79 @@ def _payload_fields(borrower: Borrower) -> dict[str, Any]:
             "email": borrower.email, "kyc_status": borrower.kyc_status, "version": borrower.version}
 
 
+def _constraint_of(exc: IntegrityError) -> str | None:
+    return getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+
+
 def _is_email_conflict(exc: IntegrityError) -> bool:
-    diag = getattr(exc.__cause__, "diag", None)
-    return getattr(diag, "constraint_name", None) == EMAIL_CONSTRAINT or EMAIL_CONSTRAINT in str(exc)
+    return _constraint_of(exc) == EMAIL_CONSTRAINT
 
 
 def _email_conflict() -> Conflict:
     return Conflict(errors.EMAIL_TAKEN, code=errors.BorrowerErrorCode.EMAIL_TAKEN)
 
 
-def _borrower_create_tx(*, principal: Principal, fields: dict[str, Any]) -> Borrower:
+def _borrower_create_tx(*, principal: Principal, fields: dict[str, Any],
+                        idempotency: tuple[str, str] | None = None, render=None) -> Borrower | dict:
+    if idempotency:
+        key, request_hash = idempotency
+        replay = _replay_or_conflict(key=key, request_hash=request_hash)
+        if replay is not None:
+            return replay
     borrower = Borrower.objects.create(tenant_id=principal.tenant, created_by=principal.subject, **fields)
     if not principal.is_service:
         grant(borrower, tenant=principal.tenant, subject=principal.subject)
     outbox_add(build_event(BorrowerCreated, **_payload_fields(borrower)), tenant_id=principal.tenant)
+    if idempotency:
+        CreateIdempotencyKey.objects.create(tenant_id=principal.tenant, key=idempotency[0],
+                                            request_hash=idempotency[1], borrower=borrower,
+                                            response_body=render(borrower) if render else {})
     return borrower
 
 
-async def borrower_create(*, principal: Principal, fields: dict[str, Any]) -> Borrower:
+def _replay_or_conflict(*, key: str, request_hash: str) -> dict | None:
+    used = CreateIdempotencyKey.objects.filter(key=key).first()
+    if used is None:
+        return None
+    if used.request_hash != request_hash:
+        raise Conflict(errors.IDEMPOTENCY_KEY_REUSED, code=errors.BorrowerErrorCode.IDEMPOTENCY_KEY_REUSED)
+    return used.response_body
+
+
+def _replay_after_race_tx(*, key: str, request_hash: str) -> dict | None:
+    return _replay_or_conflict(key=key, request_hash=request_hash)
+
+
+async def borrower_create(*, principal: Principal, fields: dict[str, Any], idempotency_key: str | None = None,
+                          render=None) -> Borrower | dict:
     """Create a borrower in the principal's tenant; the creator gets view and change on it.
 
-    The identity check is not run here: it follows ``borrowers.borrower.created.v1`` (handlers.py)."""
+    With ``idempotency_key``, the key is stored in the create's transaction: the same key with the
+    same fields answers the first response again (returned as the stored ``dict``, rendered by
+    ``render`` the first time); with other fields it is a 409. The identity check is not run here:
+    it follows ``borrowers.borrower.created.v1`` (handlers.py)."""
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
+    idempotency = (idempotency_key, _fingerprint(fields)) if idempotency_key else None
     try:
-        return await run_atomic(_borrower_create_tx, principal=principal, fields=fields)
+        return await run_atomic(_borrower_create_tx, principal=principal, fields=fields, idempotency=idempotency,
+                                render=render)
     except IntegrityError as exc:
+        if idempotency and _constraint_of(exc) in (IDEMPOTENCY_CONSTRAINT, EMAIL_CONSTRAINT):
+            # A concurrent request with the same key may have committed first (its key or its
+            # borrower's email blocked this insert): then answer as it did.
+            replay = await run_atomic(_replay_after_race_tx, key=idempotency[0], request_hash=idempotency[1])
+            if replay is not None:
+                return replay
         if _is_email_conflict(exc):
             raise _email_conflict() from None
         raise
+
+
+def _fingerprint(fields: dict[str, Any]) -> str:
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _borrower_update_tx(*, borrower_id: uuid.UUID, changes: dict[str, Any], expected_version: int | None) -> Borrower:
@@ -79,7 +125,7 @@ def _borrower_update_tx(*, borrower_id: uuid.UUID, changes: dict[str, Any], expe
         setattr(borrower, name, changes[name])
     update_fields = [*changed, "version", "updated_at"]
     if any(name in IDENTITY_FIELDS for name in changed) and borrower.kyc_status != KycStatus.PENDING:
-        borrower.kyc_status, borrower.kyc_reason, borrower.identity_reference = KycStatus.PENDING, "", None
+        borrower.kyc_status, borrower.kyc_reason, borrower.identity_reference = KycStatus.PENDING, None, None
         update_fields += ["kyc_status", "kyc_reason", "identity_reference"]
     borrower.version += 1
     borrower.save(update_fields=update_fields)
