@@ -28,3 +28,36 @@ def disbursed_event(*, principal="10000.00", annual_rate="0.12", term=12, day_co
         grace_days=grace_days, nsf_fee=nsf_fee, default_after_days=90, non_accrual_after_days=non_accrual_after_days,
         allocation_order=list(allocation_order),
     )
+
+
+def bulk_open(events: list[LoanDisbursed]) -> list:
+    """Account and installment rows for many loans at once (no opening journal: for accrual tests)."""
+    from datetime import date
+
+    from common.tenancy import require_tenant
+    from ledger.models import Account, Installment
+
+    tenant = require_tenant()
+    accounts = []
+    for e in events:
+        terms = LoanTerms.from_dict(e.terms)
+        disbursed = date.fromisoformat(e.disbursement_date)
+        accounts.append(Account(
+            tenant_id=tenant, loan_id=e.loan_id, borrower_id=e.borrower_id, product_id=e.product_id,
+            currency=e.currency, terms=e.terms, schedule=e.schedule, annual_rate=terms.annual_rate,
+            day_count=terms.day_count, rounding_mode=terms.rounding_mode, places=terms.rounding_places,
+            disbursement_date=disbursed, opening_principal=Decimal(e.principal), origination_fee=Decimal(e.origination_fee),
+            late_fee=Decimal(e.late_fee), grace_days=e.grace_days, nsf_fee=Decimal(e.nsf_fee),
+            non_accrual_after_days=e.non_accrual_after_days, allocation_order=e.allocation_order,
+            principal=Decimal(e.principal), fees=Decimal(e.origination_fee), interest_since=disbursed,
+            last_accrual_date=disbursed))
+    Account.objects.bulk_create(accounts)
+    rows = []
+    for account, e in zip(accounts, events, strict=True):
+        running = Decimal(0)
+        for inst in e.schedule["installments"]:
+            running += Decimal(inst["total"])
+            rows.append(Installment(account=account, number=inst["number"], due_date=inst["due_date"],
+                                    total=Decimal(inst["total"]), cumulative_total=running))
+    Installment.objects.bulk_create(rows, batch_size=5000)
+    return accounts
