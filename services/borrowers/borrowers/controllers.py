@@ -6,7 +6,7 @@ from typing import Any
 
 from common.auth import IsAdmin, IsLoanOfficer, IsViewer
 from common.errors import BadRequest, ProblemOut
-from ninja import Query, Schema, Status
+from ninja import Header, Query, Schema, Status
 from ninja_extra import api_controller, route
 from pydantic import Field
 
@@ -23,6 +23,8 @@ from borrowers.schemas import (
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+IDEMPOTENCY_DOC = "same key + same body: the first response again; same key + another body: 409"
+IF_MATCH_DOC = 'the version you read (ETag), e.g. "3": the update applies only to that version, else 409'
 READ_ERRORS = {401: ProblemOut, 403: ProblemOut, 404: ProblemOut}
 WRITE_ERRORS = {**READ_ERRORS, 400: ProblemOut, 409: ProblemOut, 422: ProblemOut}
 
@@ -41,8 +43,7 @@ def _fields(payload: Schema) -> dict[str, Any]:
     return fields
 
 
-def _expected_version(request, payload: BorrowerUpdateIn) -> int | None:
-    header = request.headers.get("If-Match")
+def _expected_version(header: str | None, payload: BorrowerUpdateIn) -> int | None:
     header_version = None
     if header is not None:
         match = _IF_MATCH.match(header)
@@ -58,8 +59,7 @@ def _render(borrower) -> dict[str, Any]:
     return BorrowerOut.from_orm(borrower).model_dump(mode="json")
 
 
-def _idempotency_key(request) -> str | None:
-    key = request.headers.get("Idempotency-Key")
+def _idempotency_key(key: str | None) -> str | None:
     if key is None:
         return None
     if not _IDEMPOTENCY_KEY.match(key):
@@ -74,9 +74,11 @@ class BorrowerController:
 
     @route.post("", response={201: BorrowerOut, **WRITE_ERRORS}, permissions=[IsLoanOfficer],
                 summary="Create a borrower (loan officer+); the creator is granted view and change")
-    async def create_borrower(self, request, payload: BorrowerCreateIn):
+    async def create_borrower(self, request, payload: BorrowerCreateIn,
+                              idempotency_key: str | None = Header(None, alias="Idempotency-Key",
+                                                                  description=IDEMPOTENCY_DOC)):
         result = await services.borrower_create(principal=request.auth, fields=_fields(payload),
-                                                idempotency_key=_idempotency_key(request), render=_render)
+                                                idempotency_key=_idempotency_key(idempotency_key), render=_render)
         body = result if isinstance(result, dict) else _render(result)  # a dict is the replayed first answer
         self.context.response["ETag"] = f'"{body["version"]}"'
         self.context.response["Location"] = f"{request.path.rstrip('/')}/{body['id']}"
@@ -100,10 +102,11 @@ class BorrowerController:
 
     @route.patch("/{borrower_id}", response={200: BorrowerOut, **WRITE_ERRORS}, permissions=[IsLoanOfficer],
                  summary="Partial update (loan officer+ with a change grant); If-Match/version for concurrency")
-    async def update_borrower(self, request, borrower_id: uuid.UUID, payload: BorrowerUpdateIn):
+    async def update_borrower(self, request, borrower_id: uuid.UUID, payload: BorrowerUpdateIn,
+                              if_match: str | None = Header(None, alias="If-Match", description=IF_MATCH_DOC)):
         borrower = await services.borrower_update(principal=request.auth, borrower_id=borrower_id,
                                                   changes=_fields(payload),
-                                                  expected_version=_expected_version(request, payload))
+                                                  expected_version=_expected_version(if_match, payload))
         self._etag(borrower)
         return borrower
 
