@@ -7,7 +7,7 @@ Money is a decimal string; dates are ISO strings.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -16,7 +16,8 @@ from common.money import DecimalString
 
 class Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
-    EVENT_TYPE: str = ""
+    # A class attribute, not a field: the wire name is never part of the payload.
+    EVENT_TYPE: ClassVar[str] = ""
 
 
 _REGISTRY: dict[str, type[Payload]] = {}
