@@ -7,6 +7,7 @@ import uuid
 from django.db import connection, transaction
 
 from common.bus.catalogue import Payload
+from common.bus.context import handling_event_id
 from common.bus.envelope import Envelope
 from common.commands import LEDGER_QUEUE
 from common.logging import get_correlation_id
@@ -33,7 +34,9 @@ def _notify() -> None:
 
 def outbox_add(payload: Payload, *, tenant_id: str | None = None, correlation_id: str | None = None,
                causation_id: str | None = None) -> Envelope:
-    """Record an integration event to publish once the surrounding transaction commits."""
+    """Record an integration event to publish once the surrounding transaction commits.
+
+    Inside an event handler the handled event becomes the ``causation_id`` unless one is given."""
     from common.bus.models import OutboxMessage
 
     _require_atomic()
@@ -41,7 +44,7 @@ def outbox_add(payload: Payload, *, tenant_id: str | None = None, correlation_id
         raise ValueError(f"{type(payload).__name__} is not a registered event payload")
     envelope = Envelope(event_type=payload.EVENT_TYPE, tenant_id=tenant_id or require_tenant(),
                         correlation_id=correlation_id or get_correlation_id() or uuid.uuid4().hex,
-                        causation_id=causation_id, payload=payload.model_dump(mode="json"))
+                        causation_id=causation_id or handling_event_id(), payload=payload.model_dump(mode="json"))
     OutboxMessage.objects.create(message_id=envelope.event_id, kind=OutboxMessage.KIND_EVENT,
                                  name=envelope.event_type, tenant_id=envelope.tenant_id,
                                  correlation_id=envelope.correlation_id or "",

@@ -15,3 +15,24 @@ class TaskRun(models.Model):
 
     marker = models.CharField(max_length=64, unique=True)
     tenant_id = models.CharField(max_length=64)
+
+
+class BusEffect(TenantModel):
+    """What the bus test handler did. ``event_id`` is deliberately not unique: an event applied
+    twice shows up as two rows, which is what the exactly-once-in-effect tests look for."""
+
+    event_id = models.UUIDField(db_index=True)
+    marker = models.CharField(max_length=64, db_index=True)
+    correlation_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class BusProjection(TenantModel):
+    """A per-key projection kept in order with the payload's ``sequence`` (stale updates ignored)."""
+
+    key = models.CharField(max_length=64)
+    sequence = models.IntegerField(default=0)
+    value = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant_id", "key"], name="testapp_projection_key")]

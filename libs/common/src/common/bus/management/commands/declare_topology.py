@@ -1,0 +1,38 @@
+"""``manage.py declare_topology``: declare the exchanges and this service's queues (idempotent)."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from common.bus.amqp import close_quietly, connect
+
+
+class Command(BaseCommand):
+    help = ("Declare lendsimple.events, lendsimple.dlx and, for every consumer whose handlers this service "
+            "registers (or each --service given), <service>.events with its bindings, retry queues and DLQ.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--service", action="append", default=[],
+                            help="only this consumer (repeatable); default: every registered consumer")
+
+    def handle(self, *args, service: list[str], verbosity: int, **options):
+        from common.bus.handlers import autodiscover, event_types_for, subscriptions
+        from common.bus.topology import declare_exchanges, declare_service
+
+        autodiscover()
+        wanted = {name: event_types_for(name) for name in service} if service else subscriptions()
+        conn = connect("declare-topology")
+        try:
+            channel = conn.channel()
+            declare_exchanges(channel)
+            for name, types in wanted.items():
+                queues = declare_service(channel, name, types)
+                if verbosity:
+                    self.stdout.write(f"{queues.main}: {len(types)} binding(s); retry {', '.join(queues.retry_queues)}; "
+                                      f"dlq {queues.dlq}")
+        except Exception as exc:
+            raise CommandError(f"declaring the topology failed: {exc!r}") from exc
+        finally:
+            close_quietly(conn)
+        if verbosity and not wanted:
+            self.stdout.write("exchanges declared; this service registers no handlers")

@@ -1,0 +1,117 @@
+"""Exchanges and queues of the event bus, declared idempotently by every relay, consumer and by
+``manage.py declare_topology``.
+
+    lendsimple.events (topic, durable)  --routing key = event type-->  <service>.events (quorum)
+    <service>.events  --handler failed, attempt n-->  <service>.events.retry.<delay> (quorum, message TTL)
+    <service>.events.retry.<delay>  --TTL expired, dead-lettered through the default exchange-->  <service>.events
+    <service>.events  --attempts exhausted / unparseable (consumer) or broker delivery limit-->
+        lendsimple.dlx (direct)  --routing key = DLQ name-->  <service>.events.dlq (quorum)
+
+Queue arguments are fixed when a queue is created: changing the retry delays creates new retry
+queues (the old ones drain and can be deleted); changing the delivery limit of an existing main
+queue needs a policy or a new queue. Every name gets the ``LENDSIMPLE_BUS_NAMESPACE`` prefix if set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from common.bus.config import BusSettings, bus_settings
+
+EVENTS_EXCHANGE = "lendsimple.events"
+DEAD_LETTER_EXCHANGE = "lendsimple.dlx"
+
+# Dead-lettering from a quorum queue is at-most-once unless the queue asks for at-least-once,
+# which in turn requires reject-publish overflow. Both are cheap and keep a retry from vanishing.
+_QUORUM = {"x-queue-type": "quorum"}
+_AT_LEAST_ONCE = {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+
+
+def _delay_label(ms: int) -> str:
+    if ms % 60_000 == 0:
+        return f"{ms // 60_000}m"
+    if ms % 1000 == 0:
+        return f"{ms // 1000}s"
+    return f"{ms}ms"
+
+
+def events_exchange(settings: BusSettings | None = None) -> str:
+    return (settings or bus_settings()).name(EVENTS_EXCHANGE)
+
+
+def dead_letter_exchange(settings: BusSettings | None = None) -> str:
+    return (settings or bus_settings()).name(DEAD_LETTER_EXCHANGE)
+
+
+@dataclass(frozen=True)
+class ServiceQueues:
+    """The queue names of one consuming service."""
+
+    service: str
+    main: str
+    dlq: str
+    settings: BusSettings
+
+    def retry_queue(self, delay_ms: int) -> str:
+        return f"{self.main}.retry.{_delay_label(delay_ms)}"
+
+    def retry_queue_after(self, failures: int) -> str:
+        return self.retry_queue(self.settings.retry_delay_ms(failures))
+
+    @property
+    def retry_queues(self) -> dict[str, int]:
+        return {self.retry_queue(ms): ms for ms in dict.fromkeys(self.settings.retry_delays_ms)}
+
+
+def service_queues(service: str, settings: BusSettings | None = None) -> ServiceQueues:
+    if not service or any(c in service for c in " #*"):
+        raise ValueError(f"invalid service name {service!r}")
+    settings = settings or bus_settings()
+    main = settings.name(f"{service}.events")
+    return ServiceQueues(service=service, main=main, dlq=f"{main}.dlq", settings=settings)
+
+
+def declare_exchanges(channel, settings: BusSettings | None = None) -> None:
+    """The exchanges every relay needs (a relay does not know who consumes what)."""
+    settings = settings or bus_settings()
+    channel.exchange_declare(events_exchange(settings), exchange_type="topic", durable=True)
+    channel.exchange_declare(dead_letter_exchange(settings), exchange_type="direct", durable=True)
+
+
+def declare_service(channel, service: str, event_types: Iterable[str], settings: BusSettings | None = None
+                    ) -> ServiceQueues:
+    """Main queue bound to ``event_types``, its retry tiers and its DLQ. Bindings are only added:
+    a type a service stopped handling must be unbound by hand (see docs/events.md)."""
+    settings = settings or bus_settings()
+    declare_exchanges(channel, settings)
+    queues = service_queues(service, settings)
+    dlx = dead_letter_exchange(settings)
+    channel.queue_declare(queues.dlq, durable=True, arguments=dict(_QUORUM))
+    channel.queue_bind(queues.dlq, dlx, routing_key=queues.dlq)
+    channel.queue_declare(queues.main, durable=True, arguments={
+        **_QUORUM, **_AT_LEAST_ONCE,
+        "x-dead-letter-exchange": dlx,
+        "x-dead-letter-routing-key": queues.dlq,
+        # A message that kills the consumer process never reaches the handler's failure path; the
+        # broker's redelivery count bounds that loop too.
+        "x-delivery-limit": settings.delivery_limit,
+    })
+    for retry_queue, delay_ms in queues.retry_queues.items():
+        channel.queue_declare(retry_queue, durable=True, arguments={
+            **_QUORUM, **_AT_LEAST_ONCE,
+            "x-message-ttl": delay_ms,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": queues.main,
+        })
+    exchange = events_exchange(settings)
+    for event_type in sorted(set(event_types)):
+        channel.queue_bind(queues.main, exchange, routing_key=event_type)
+    return queues
+
+
+def declare_topology(channel, subscriptions: Mapping[str, Iterable[str]], settings: BusSettings | None = None
+                     ) -> dict[str, ServiceQueues]:
+    settings = settings or bus_settings()
+    declare_exchanges(channel, settings)
+    return {service: declare_service(channel, service, types, settings) for service, types in subscriptions.items()}

@@ -1,0 +1,86 @@
+"""The declared topology on the real broker, and the handler registry."""
+
+import json
+
+import pytest
+from bus_testkit import CONSUMER, PROBE_TYPE, envelope, publish, queue_depth, rabbitmqctl, vhost
+from common.bus.handlers import event_types_for, handles, subscriptions
+from common.bus.topology import dead_letter_exchange, service_queues
+from common.testing import wait_until
+from django.core.management import call_command
+
+
+def _queues() -> dict[str, dict]:
+    rows = json.loads(rabbitmqctl("list_queues", "-p", vhost(), "name", "type", "arguments", "--formatter", "json"))
+    return {row["name"]: row for row in rows}
+
+
+def _args(row) -> dict:
+    # rabbitmqctl's JSON renders the argument table as [[key, type, value], ...]
+    raw = row["arguments"]
+    return {item[0]: item[-1] for item in raw} if isinstance(raw, list) else raw
+
+
+def test_declare_topology_creates_quorum_queues_retry_tiers_and_dlq(amqp):
+    # when the command runs twice (it must be idempotent)
+    call_command("declare_topology", verbosity=0)
+    call_command("declare_topology", verbosity=0)
+
+    # then the service queue, its retry tiers and its DLQ exist as quorum queues wired as documented
+    q = service_queues(CONSUMER)
+    assert set(q.retry_queues) == {f"{q.main}.retry.100ms", f"{q.main}.retry.200ms"}
+    queues = _queues()
+    for name in (q.main, q.dlq, *q.retry_queues):
+        assert queues[name]["type"] == "quorum", name
+    main = _args(queues[q.main])
+    assert main["x-dead-letter-exchange"] == dead_letter_exchange()
+    assert main["x-dead-letter-routing-key"] == q.dlq
+    assert main["x-delivery-limit"] == 20
+    for name, ttl in q.retry_queues.items():
+        retry = _args(queues[name])
+        assert retry["x-message-ttl"] == ttl
+        assert retry["x-dead-letter-routing-key"] == q.main
+        assert retry["x-dead-letter-strategy"] == "at-least-once"
+
+    # and the main queue receives exactly the event types the service handles (routing key = type)
+    channel = amqp.channel()
+    channel.queue_purge(q.main)
+    publish(channel, envelope("not-handled"), routing_key="loans.loan.created.v1")
+    publish(channel, envelope("routed"))
+    wait_until(lambda: queue_depth(channel, q.main) >= 1, timeout=10, message="the routed event")
+    amqp.sleep(0.3)
+    assert queue_depth(channel, q.main) == 1
+    _method, _props, body = channel.basic_get(q.main, auto_ack=True)
+    assert b'"marker":"routed"' in body
+
+
+def test_a_retry_queue_hands_the_message_back_to_the_main_queue_after_its_ttl(amqp):
+    # given the topology
+    call_command("declare_topology", verbosity=0)
+    q = service_queues(CONSUMER)
+    channel = amqp.channel()
+    channel.queue_purge(q.main)
+    # when a message is parked in the 100 ms tier
+    channel.basic_publish("", q.retry_queue(100), b"later")
+    # then it shows up in the main queue on its own
+    for _ in range(100):
+        method, _props, body = channel.basic_get(q.main, auto_ack=True)
+        if method:
+            assert body == b"later"
+            break
+        amqp.sleep(0.05)
+    else:
+        pytest.fail("the retry tier never dead-lettered the message back")
+
+
+def test_handlers_are_registered_per_consumer_and_discovered_from_installed_apps():
+    from common.bus.handlers import autodiscover
+
+    autodiscover()
+    assert event_types_for(CONSUMER) == [PROBE_TYPE]
+    assert subscriptions()[CONSUMER] == [PROBE_TYPE]
+
+
+def test_a_handler_for_an_event_type_missing_from_the_catalogue_is_refused():
+    with pytest.raises(ValueError, match="not in the event catalogue"):
+        handles("loans.loan.dispersed.v1", consumer=CONSUMER)

@@ -1,0 +1,42 @@
+"""The test consumer ``testsvc``: what the bus suite's consumer processes run."""
+
+import os
+import signal
+from collections import Counter
+
+from common.bus.handlers import handles
+from common.bus.outbox import outbox_add
+from common.logging import get_correlation_id
+
+from testproject.testapp.events import Probe
+from testproject.testapp.models import BusEffect, BusProjection
+
+CONSUMER = "testsvc"
+DIE_ON_MARKER_ENV = "TESTAPP_DIE_ON_MARKER"
+CALLS: Counter[str] = Counter()      # handler runs per marker, for consumers running in the test process
+
+
+@handles("tests.bus.probe.v1", consumer=CONSUMER)
+def on_probe(envelope, payload: Probe) -> None:
+    CALLS[payload.marker] += 1
+    if payload.behaviour == "project":
+        _project(payload)
+        return
+    BusEffect.objects.create(event_id=envelope.event_id, marker=payload.marker,
+                             correlation_id=get_correlation_id() or "")
+    if payload.behaviour == "fail":
+        raise RuntimeError(f"poison message {payload.marker}")
+    if payload.behaviour == "die" and os.environ.get(DIE_ON_MARKER_ENV) == payload.marker:
+        os.kill(os.getpid(), signal.SIGKILL)     # mid-handler: the effect is written, not committed
+    if payload.behaviour == "emit":
+        outbox_add(Probe(marker=f"{payload.marker}-echo"))
+
+
+def _project(payload: Probe) -> None:
+    """The ordering pattern of docs/events.md: lock the projection row, ignore anything not newer."""
+    projection, _ = BusProjection.objects.select_for_update().get_or_create(key=payload.key)
+    if payload.sequence <= projection.sequence:
+        return
+    projection.sequence = payload.sequence
+    projection.value = payload.marker
+    projection.save(update_fields=["sequence", "value"])
