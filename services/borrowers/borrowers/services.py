@@ -22,6 +22,7 @@ from django.db import IntegrityError
 from borrowers import errors
 from borrowers.events import BorrowerCreated, BorrowerUpdated, build_event
 from borrowers.models import Borrower, CreateIdempotencyKey, KycStatus
+from borrowers.selectors import borrower_get
 
 EMAIL_CONSTRAINT = "borrower_email_unique_per_tenant"
 IDEMPOTENCY_CONSTRAINT = "borrower_idempotency_key_once"
@@ -75,10 +76,6 @@ def _replay_or_conflict(*, key: str, request_hash: str) -> dict | None:
     return used.response_body
 
 
-def _replay_after_race_tx(*, key: str, request_hash: str) -> dict | None:
-    return _replay_or_conflict(key=key, request_hash=request_hash)
-
-
 async def borrower_create(*, principal: Principal, fields: dict[str, Any], idempotency_key: str | None = None,
                           render=None) -> Borrower | dict:
     """Create a borrower in the principal's tenant; the creator gets view and change on it.
@@ -98,7 +95,7 @@ async def borrower_create(*, principal: Principal, fields: dict[str, Any], idemp
         if idempotency and _constraint_of(exc) in (IDEMPOTENCY_CONSTRAINT, EMAIL_CONSTRAINT):
             # A concurrent request with the same key may have committed first (its key or its
             # borrower's email blocked this insert): then answer as it did.
-            replay = await run_atomic(_replay_after_race_tx, key=idempotency[0], request_hash=idempotency[1])
+            replay = await run_atomic(_replay_or_conflict, key=idempotency[0], request_hash=idempotency[1])
             if replay is not None:
                 return replay
         if _is_email_conflict(exc):
@@ -139,8 +136,6 @@ async def borrower_update(*, principal: Principal, borrower_id: uuid.UUID, chang
 
     Changing a name or the date of birth sends the borrower back to KYC ``pending`` (a new check
     follows ``borrowers.borrower.updated.v1``)."""
-    from borrowers.selectors import borrower_get
-
     borrower = await borrower_get(principal=principal, borrower_id=borrower_id)
     if not await ahas_object_perm(principal, borrower, "change"):
         raise Forbidden(errors.CHANGE_NOT_ALLOWED, code=errors.BorrowerErrorCode.CHANGE_NOT_ALLOWED)
