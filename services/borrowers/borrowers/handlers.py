@@ -10,28 +10,22 @@ from __future__ import annotations
 
 import uuid
 
+from common.bus.catalogue import BorrowerCreated, BorrowerUpdated
+from common.bus.envelope import Envelope
+from common.bus.handlers import handles
+
 from borrowers.kyc import borrower_kyc_check
 
 CONSUMER = "borrowers"
 
-try:
-    from common.bus.handlers import handles
-except ImportError:  # the consumer registry is not in this checkout yet: handlers stay plain functions
-    def handles(event_type: str, *, consumer: str):
-        def register(fn):
-            fn.handles = (event_type, consumer)
-            return fn
-        return register
-
 
 @handles("borrowers.borrower.created.v1", consumer=CONSUMER)
-def on_borrower_created(envelope, payload) -> None:
-    borrower_kyc_check(borrower_id=uuid.UUID(envelope.payload["borrower_id"]), causation_id=str(envelope.event_id))
+def on_borrower_created(envelope: Envelope, payload: BorrowerCreated) -> None:
+    borrower_kyc_check(borrower_id=uuid.UUID(payload.borrower_id), causation_id=str(envelope.event_id))
 
 
 @handles("borrowers.borrower.updated.v1", consumer=CONSUMER)
-def on_borrower_updated(envelope, payload) -> None:
+def on_borrower_updated(envelope: Envelope, payload: BorrowerUpdated) -> None:
     # Only an update that sent the borrower back to pending (a changed name or date of birth) needs a check.
-    if envelope.payload.get("kyc_status") == "pending":
-        borrower_kyc_check(borrower_id=uuid.UUID(envelope.payload["borrower_id"]),
-                           causation_id=str(envelope.event_id))
+    if payload.kyc_status == "pending":
+        borrower_kyc_check(borrower_id=uuid.UUID(payload.borrower_id), causation_id=str(envelope.event_id))

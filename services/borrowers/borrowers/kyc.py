@@ -15,13 +15,13 @@ from datetime import timedelta
 from typing import Literal
 
 import structlog
+from common.bus.catalogue import BorrowerKycFailed, BorrowerKycVerified
 from common.bus.outbox import outbox_add
 from common.logging import bind_context
 from common.tenancy import tenant_context
 from django.db import transaction
 from django.utils import timezone
 
-from borrowers.events import BorrowerKycFailed, BorrowerKycVerified, build_event
 from borrowers.models import Borrower, KycStatus
 from borrowers.providers.identity import (
     IdentityCheckRequest,
@@ -52,10 +52,10 @@ def _record_result_tx(*, borrower_id: uuid.UUID, checked_version: int, result: I
     borrower.kyc_checked_at = timezone.now()
     if result.verified:
         borrower.kyc_status, borrower.identity_reference, borrower.kyc_reason = KycStatus.VERIFIED, result.reference, None
-        event = build_event(BorrowerKycVerified, borrower_id=str(borrower.id), identity_reference=result.reference)
+        event = BorrowerKycVerified(borrower_id=str(borrower.id), identity_reference=result.reference)
     else:
         borrower.kyc_status, borrower.identity_reference, borrower.kyc_reason = KycStatus.FAILED, None, result.reason
-        event = build_event(BorrowerKycFailed, borrower_id=str(borrower.id), reason=result.reason)
+        event = BorrowerKycFailed(borrower_id=str(borrower.id), reason=result.reason)
     borrower.save(update_fields=["kyc_status", "identity_reference", "kyc_reason", "kyc_checked_at", "updated_at"])
     outbox_add(event, tenant_id=borrower.tenant_id, causation_id=causation_id)
     return borrower.kyc_status

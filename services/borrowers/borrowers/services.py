@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from common.auth import Principal
+from common.bus.catalogue import BorrowerCreated, BorrowerUpdated
 from common.bus.outbox import outbox_add
 from common.db import run_atomic
 from common.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -20,7 +21,6 @@ from common.permissions import ahas_object_perm, grant
 from django.db import IntegrityError
 
 from borrowers import errors
-from borrowers.events import BorrowerCreated, BorrowerUpdated, build_event
 from borrowers.models import Borrower, CreateIdempotencyKey, KycStatus
 from borrowers.selectors import borrower_get
 
@@ -59,7 +59,7 @@ def _borrower_create_tx(*, principal: Principal, fields: dict[str, Any],
     borrower = Borrower.objects.create(tenant_id=principal.tenant, created_by=principal.subject, **fields)
     if not principal.is_service:
         grant(borrower, tenant=principal.tenant, subject=principal.subject)
-    outbox_add(build_event(BorrowerCreated, **_payload_fields(borrower)), tenant_id=principal.tenant)
+    outbox_add(BorrowerCreated(**_payload_fields(borrower)), tenant_id=principal.tenant)
     if idempotency:
         CreateIdempotencyKey.objects.create(tenant_id=principal.tenant, key=idempotency[0],
                                             request_hash=idempotency[1], borrower=borrower,
@@ -126,7 +126,7 @@ def _borrower_update_tx(*, borrower_id: uuid.UUID, changes: dict[str, Any], expe
         update_fields += ["kyc_status", "kyc_reason", "identity_reference"]
     borrower.version += 1
     borrower.save(update_fields=update_fields)
-    outbox_add(build_event(BorrowerUpdated, **_payload_fields(borrower), changed=sorted(changed)))
+    outbox_add(BorrowerUpdated(**_payload_fields(borrower), changed=sorted(changed)))
     return borrower
 
 

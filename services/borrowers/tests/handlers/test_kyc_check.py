@@ -7,6 +7,7 @@ from asgiref.sync import sync_to_async
 from borrowers.handlers import on_borrower_created, on_borrower_updated
 from borrowers.models import Borrower
 from borrowers.providers.identity import IdentityProviderUnavailable
+from common.bus.catalogue import payload_model
 from common.bus.envelope import Envelope
 from common.tenancy import tenant_context
 from common.testing import bearer
@@ -23,7 +24,7 @@ def _deliver(handler, envelope_body: dict) -> None:
     """What the consumer does: restore the tenant, one transaction around the handler."""
     envelope = Envelope.model_validate(envelope_body)
     with tenant_context(envelope.tenant_id), transaction.atomic():
-        handler(envelope, envelope.payload)
+        handler(envelope, payload_model(envelope.event_type).model_validate(envelope.payload))
 
 
 adeliver = sync_to_async(_deliver, thread_sensitive=False)
