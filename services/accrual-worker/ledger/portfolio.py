@@ -125,7 +125,8 @@ RETURNING a.id, s.old_bucket, a.bucket, a.days_past_due
 """
 
 
-def chunk_bounds(ids: list[int], size: int = CHUNK_SIZE) -> list[tuple[int, int]]:
+def chunk_bounds(ids: list[int], size: int | None = None) -> list[tuple[int, int]]:
+    size = size or CHUNK_SIZE
     return [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
 
 

@@ -6,9 +6,8 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, connection, connections, transaction
-
 from common.tenancy import tenant_context
+from django.db import IntegrityError, connection, connections, transaction
 from ledger import services
 from ledger.errors import AccountNotOpen
 from ledger.models import Account, Accrual, Allocation, Fee, JournalLine

@@ -7,10 +7,9 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
-from django.db import connection, transaction
-
 from common.finance import DAY_COUNTS, accrue, add_months
 from common.tenancy import tenant_context
+from django.db import connection, transaction
 from ledger import portfolio, services
 from ledger.models import Account, Accrual, AccrualRun, Fee, JournalEntry
 from tests.factories import bulk_open, disbursed_event
@@ -110,7 +109,7 @@ def run_portfolio(tenant, through):
         return AccrualRun.objects.get(run_id=run_id)
 
 
-def test_portfolio_and_per_loan_accrual_post_identical_rows_for_a_thousand_mixed_loans():
+def test_portfolio_and_per_loan_accrual_post_identical_rows_for_a_thousand_mixed_loans(monkeypatch):
     # given the same 1,000 mixed loans in two tenants (day counts, rounding, places, payments, late fees)
     per_loan = seed("perloan", mixed_events(1000))
     pairs = clone_tenant("perloan", "bulk")
@@ -120,7 +119,7 @@ def test_portfolio_and_per_loan_accrual_post_identical_rows_for_a_thousand_mixed
         for loan_id in per_loan:
             with transaction.atomic():
                 services.account_accrue(loan_id=loan_id, through=through)
-    portfolio.CHUNK_SIZE = 300
+    monkeypatch.setattr(portfolio, "CHUNK_SIZE", 300)
     run = run_portfolio("bulk", through)
     # then
     assert run.status == "completed" and run.accounts_done == run.accounts_total == 1000

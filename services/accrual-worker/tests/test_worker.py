@@ -1,0 +1,145 @@
+"""Across the broker: a real Celery worker on RabbitMQ, the event consumer's handler path, the health server."""
+
+import json
+import os
+import urllib.request
+import uuid
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from common.bus.config import bus_settings
+from common.bus.consumer import handle_delivery
+from common.bus.envelope import Envelope
+from common.bus.models import OutboxMessage
+from common.tasks import TENANT_HEADER
+from common.tenancy import tenant_context
+from common.testing import purge_queue, running_worker, wait_until
+from django.db import transaction
+from ledger.models import Account, Allocation, JournalEntry
+from tests.factories import disbursed_event
+
+pytestmark = pytest.mark.django_db(transaction=True)
+T = "acme"
+
+
+@pytest.fixture
+def worker():
+    os.environ.setdefault("LENDSIMPLE_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/lendsimple_test")
+    from accrual_worker.celery import app
+
+    purge_queue(app, "ledger")
+    with running_worker(app, concurrency=4, queues=["ledger"]):
+        yield app
+
+
+def deliver(event, event_id=None):
+    from common.bus.handlers import autodiscover
+
+    autodiscover()  # what `manage.py consume --service ledger` does at start
+    envelope = Envelope(event_id=event_id or uuid.uuid4(), event_type=event.EVENT_TYPE, tenant_id=T,
+                        payload=event.model_dump(mode="json"))
+    return handle_delivery("ledger", envelope.to_json(), None, bus_settings())
+
+
+def allocated(payment_id):
+    return Allocation.all_tenants.filter(payment_id=payment_id).first()
+
+
+def test_the_disbursed_event_opens_the_account_once_through_the_consumer_path():
+    # given
+    event = disbursed_event(origination_fee="150.00")
+    event_id = uuid.uuid4()
+    # when: delivered twice with the same id, and once more with another id (a producer replay)
+    verdicts = [deliver(event, event_id).outcome, deliver(event, event_id).outcome, deliver(event).outcome]
+    # then
+    assert verdicts == ["handled", "duplicate", "handled"]
+    with tenant_context(T):
+        account = Account.objects.get(loan_id=event.loan_id)
+        assert (account.principal, account.fees) == (Decimal("10000.00"), Decimal("150.00"))
+        assert JournalEntry.objects.filter(account=account).count() == 2
+    names = list(OutboxMessage.objects.values_list("name", flat=True))
+    for name in ("ledger.account.opened.v1", "ledger.loan.balance_changed.v1", "ledger.loan.transaction_posted.v1"):
+        assert name in names
+    assert names.count("ledger.account.opened.v1") == 1
+
+
+def test_a_payment_sent_before_the_account_opens_is_retried_then_allocated_once(worker):
+    # given: the allocate command arrives before the disbursed event (twice: a duplicate delivery)
+    from ledger.tasks import allocate_payment
+
+    event = disbursed_event()
+    payment_id = str(uuid.uuid4())
+    args = [payment_id, event.loan_id, "888.49", "USD", "2024-02-15"]
+    for _ in range(2):
+        allocate_payment.apply_async(args=args, headers={TENANT_HEADER: T})
+    # when the account opens a moment later
+    import time
+
+    time.sleep(1.5)
+    assert allocated(payment_id) is None
+    assert deliver(event).outcome == "handled"
+    # then
+    allocation = wait_until(lambda: allocated(payment_id), timeout=30, message="allocation after retry")
+    assert (allocation.interest, allocation.principal) == (Decimal("100.00"), Decimal("788.49"))
+    time.sleep(3)
+    assert Allocation.all_tenants.filter(payment_id=payment_id).count() == 1
+    assert OutboxMessage.objects.filter(name="ledger.payment.allocated.v1").count() == 1
+
+
+def test_a_task_without_a_tenant_is_refused_and_never_runs(worker):
+    from ledger.tasks import accrue_daily_interest
+
+    event = disbursed_event()
+    assert deliver(event).outcome == "handled"
+    # when sent with no tenant header; then with one
+    worker.send_task("ledger.accrue_daily_interest", args=[event.loan_id, "2024-01-20"])
+    accrue_daily_interest.apply_async(args=[event.loan_id, "2024-01-18"], headers={TENANT_HEADER: T})
+    wait_until(lambda: Account.all_tenants.get(loan_id=event.loan_id).last_accrual_date == date(2024, 1, 18),
+               timeout=30, message="the tenant's task ran")
+    import time
+
+    time.sleep(2)
+    assert Account.all_tenants.get(loan_id=event.loan_id).last_accrual_date == date(2024, 1, 18)
+
+
+def test_portfolio_run_through_the_worker_completes_and_reports_progress(worker, monkeypatch):
+    from ledger import portfolio
+    from ledger.models import AccrualRun
+    from ledger.tasks import accrue_portfolio
+
+    for _ in range(5):
+        deliver(disbursed_event())
+    monkeypatch.setattr(portfolio, "CHUNK_SIZE", 2)
+    run_id = str(uuid.uuid4())
+    with tenant_context(T), transaction.atomic():
+        transaction.on_commit(lambda: accrue_portfolio.apply_async(args=[run_id, "2024-01-25"]))
+    run = wait_until(lambda: AccrualRun.all_tenants.filter(run_id=run_id, status="completed").first(), timeout=30,
+                     message="run completed")
+    assert (run.accounts_total, run.accounts_done, run.chunks_total) == (5, 5, 3)
+    assert set(Account.all_tenants.values_list("last_accrual_date", flat=True)) == {date(2024, 1, 25)}
+    progress = [m.body["payload"] for m in OutboxMessage.objects.filter(name="ledger.accrual_run.progressed.v1")]
+    assert progress[-1]["status"] == "completed" and progress[-1]["accounts_done"] == 5
+    assert sum(len(p["accounts"]) for p in progress) == 5
+
+
+def test_the_health_server_answers_healthz_readyz_and_metrics():
+    from ledger.health import start_health_server
+
+    server = start_health_server(0, host="127.0.0.1")
+    assert server is None  # port 0 disables it
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = start_health_server(port, host="127.0.0.1")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert json.load(urllib.request.urlopen(base + "/healthz"))["status"] == "ok"
+        ready = json.load(urllib.request.urlopen(base + "/readyz", timeout=10))
+        assert ready == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+        assert b"lendsimple_" in urllib.request.urlopen(base + "/metrics").read()
+    finally:
+        server.shutdown()
+        server.server_close()
