@@ -71,8 +71,8 @@ def _claim_or_inspect_tx(*, key: str, request_hash: str) -> Claim | Replay | Non
     return None
 
 
-async def idempotency_begin(*, key: str, request_hash: str, wait_seconds: float = WAIT_SECONDS) -> Claim | Replay:
-    deadline = time.monotonic() + wait_seconds
+async def idempotency_begin(*, key: str, request_hash: str, wait_seconds: float | None = None) -> Claim | Replay:
+    deadline = time.monotonic() + (WAIT_SECONDS if wait_seconds is None else wait_seconds)
     while True:
         outcome = await run_atomic(_claim_or_inspect_tx, key=key, request_hash=request_hash)
         if outcome is not None:

@@ -72,6 +72,12 @@ class ThreadedServer:
             time.sleep(0.02)
         return self
 
+    def drain(self, timeout: float = 5.0) -> None:
+        """Wait until the requests being served are done."""
+        deadline = time.monotonic() + timeout
+        while self.server.server_state.tasks and time.monotonic() < deadline:
+            time.sleep(0.02)
+
     def __exit__(self, *exc):
         self.server.should_exit = True
         self.thread.join(timeout=10)
@@ -194,10 +200,15 @@ def _payments_server(django_db_setup):
 
 
 @pytest.fixture
-def payments_http(_payments_server, settings):
-    """The service reachable over HTTP; the processor's callbacks are addressed to it."""
+def payments_http(_payments_server, _processor_process, settings):
+    """The service reachable over HTTP; the processor's callbacks are addressed to it.
+
+    Afterwards the sandbox forgets its pending callbacks and in-flight requests are let finish, so
+    no callback of this test lands in the next one (or in the database flush between them)."""
     settings.LENDSIMPLE_PAYMENTS_URL = _payments_server.url
-    return _payments_server.url
+    yield _payments_server.url
+    _processor_process.control("/control/reset")
+    _payments_server.drain()
 
 
 @pytest.fixture

@@ -67,6 +67,8 @@ class Sandbox:
         self.reset()
 
     def reset(self) -> None:
+        for task in getattr(self, "tasks", ()):
+            task.cancel()             # pending decisions and callback deliveries of the old state
         self.behaviour = Behaviour()
         self.accepting = True
         self.answer_delay = 0.0
