@@ -61,6 +61,7 @@ def store(account, state: engine.State) -> None:
     """Write the state back and bump the sequence (every change is a new sequence number)."""
     for name in STATE_FIELDS:
         setattr(account, name, getattr(state, name))
+    account.oldest_unpaid_due = engine.oldest_unpaid_due(rules_of(account), state.paid_toward_schedule)
     account.sequence += 1
     account.save()
 

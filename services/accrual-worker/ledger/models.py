@@ -57,6 +57,9 @@ class Account(TenantModel):
     last_accrual_date = models.DateField()          # the account is brought up to (and including) this day
     paid_toward_schedule = models.DecimalField(**MONEY, default=0)   # oldest installment first (days past due)
     scheduled_fees_paid = models.DecimalField(**MONEY, default=0)
+    # due date of the oldest installment not fully paid (null: none left); kept by every write, it makes
+    # days past due a column expression for the set-based daily run
+    oldest_unpaid_due = models.DateField(null=True, blank=True)
     sequence = models.PositiveBigIntegerField(default=1)
     status = models.CharField(max_length=16, choices=AccountStatus.choices, default=AccountStatus.OPEN)
     non_accrual = models.BooleanField(default=False)

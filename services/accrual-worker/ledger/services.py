@@ -48,6 +48,7 @@ def account_open(*, event: LoanDisbursed) -> Account:
         default_after_days=event.default_after_days, non_accrual_after_days=event.non_accrual_after_days,
         allocation_order=list(event.allocation_order), principal=principal, fees=fee, interest_since=disbursed,
         last_accrual_date=disbursed,
+        oldest_unpaid_due=min((date.fromisoformat(i["due_date"]) for i in event.schedule["installments"]), default=None),
     )
     with transaction.atomic():  # a savepoint: a concurrent duplicate fails here, the consumer retries
         account.save()

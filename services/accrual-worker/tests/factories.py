@@ -50,7 +50,8 @@ def bulk_open(events: list[LoanDisbursed]) -> list:
             late_fee=Decimal(e.late_fee), grace_days=e.grace_days, nsf_fee=Decimal(e.nsf_fee),
             non_accrual_after_days=e.non_accrual_after_days, allocation_order=e.allocation_order,
             principal=Decimal(e.principal), fees=Decimal(e.origination_fee), interest_since=disbursed,
-            last_accrual_date=disbursed))
+            last_accrual_date=disbursed,
+            oldest_unpaid_due=min(date.fromisoformat(i["due_date"]) for i in e.schedule["installments"])))
     Account.objects.bulk_create(accounts)
     rows = []
     for account, e in zip(accounts, events, strict=True):
