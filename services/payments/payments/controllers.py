@@ -33,12 +33,13 @@ class PaymentController:
                               422: ProblemOut, 503: ProblemOut}, permissions=[IsCollector])
     async def create(self, request: HttpRequest, payload: PaymentCreateIn,
                      idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
-        """Record a payment. `Idempotency-Key` is required: a repeat with the same body returns the first
-        response, a different body under the same key is a 409."""
-        key = (idempotency_key or "").strip()
+        """Record a payment. With `Idempotency-Key` (recommended) a repeat with the same body returns the
+        first response and a different body under the same key is a 409; without one, every request is a
+        new payment (API.md: writes *accept* the key)."""
+        key = (idempotency_key or "").strip() if idempotency_key is not None else f"auto:{uuid.uuid4()}"
         if not key or len(key) > 255:
-            raise Unprocessable(MESSAGES[PaymentError.IDEMPOTENCY_KEY_MISSING], code=PaymentError.IDEMPOTENCY_KEY_MISSING,
-                                errors=[{"loc": ["header", "Idempotency-Key"], "msg": "required, 1 to 255 characters"}])
+            raise Unprocessable(MESSAGES[PaymentError.IDEMPOTENCY_KEY_INVALID], code=PaymentError.IDEMPOTENCY_KEY_INVALID,
+                                errors=[{"loc": ["header", "Idempotency-Key"], "msg": "1 to 255 characters"}])
         fingerprint = request_fingerprint(method="POST", path="/api/v1/payments", body=payload.model_dump(mode="json"))
         intake = await payment_intake(idempotency_key=key, request_hash=fingerprint, loan_id=payload.loan_id,
                                       amount=payload.amount, currency=payload.currency, method=payload.method,

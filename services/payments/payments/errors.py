@@ -12,7 +12,7 @@ class PaymentError(StrEnum):
     VALUE_DATE_BEFORE_DISBURSEMENT = "value_date_before_disbursement"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     IDEMPOTENCY_KEY_IN_FLIGHT = "idempotency_key_in_flight"
-    IDEMPOTENCY_KEY_MISSING = "idempotency_key_missing"
+    IDEMPOTENCY_KEY_INVALID = "idempotency_key_invalid"
     ILLEGAL_TRANSITION = "illegal_transition"
     BAD_SIGNATURE = "bad_signature"
     UNKNOWN_PAYMENT = "unknown_payment"
@@ -25,7 +25,7 @@ MESSAGES = {
     PaymentError.VALUE_DATE_BEFORE_DISBURSEMENT: "the value date is before the loan was disbursed",
     PaymentError.IDEMPOTENCY_KEY_REUSED: "this Idempotency-Key was already used with a different request body",
     PaymentError.IDEMPOTENCY_KEY_IN_FLIGHT: "a request with this Idempotency-Key is still being processed; retry later",
-    PaymentError.IDEMPOTENCY_KEY_MISSING: "the Idempotency-Key header is required to record a payment",
+    PaymentError.IDEMPOTENCY_KEY_INVALID: "the Idempotency-Key header must be 1 to 255 characters",
     PaymentError.BAD_SIGNATURE: "the callback signature is missing, invalid or stale",
 }
 

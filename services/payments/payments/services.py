@@ -42,13 +42,6 @@ log = structlog.get_logger(__name__)
 _COMMAND_NAMESPACE = uuid.UUID("6f1d2c55-8a8e-4c59-9d0b-3c1f5d7e2a11")
 
 
-def _event(model, **fields):
-    # common.bus.catalogue declares EVENT_TYPE as a pydantic field, so an instance built without it
-    # carries "" and outbox_add refuses it; passing the class's wire name works before and after a fix
-    # there (extra fields are ignored once EVENT_TYPE becomes a ClassVar).
-    return model(EVENT_TYPE=model.EVENT_TYPE, **fields)
-
-
 def _command_id(kind: str, payment_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(_COMMAND_NAMESPACE, f"{kind}:{payment_id}")
 
@@ -108,7 +101,7 @@ def _payment_create_tx(*, claim: Claim, loan_id: uuid.UUID, amount: Decimal, cur
     payment = Payment.objects.create(loan_id=loan_id, amount=amount, currency=currency, method=method,
                                      value_date=value_date, created_by=created_by,
                                      next_charge_at=timezone.now() + CHARGE_GRACE)
-    outbox_add(_event(PaymentReceived, **_payload_fields(payment)))
+    outbox_add(PaymentReceived(**_payload_fields(payment)))
     body = json.dumps(payment_body(payment))
     idempotency_complete_tx(record, status=201, body=body, payment=payment)
     return payment, body
@@ -173,7 +166,7 @@ def payment_settle_tx(*, payment_id: uuid.UUID, processor_reference: str = "") -
     now = timezone.now()
     _move(payment, PaymentStatus.SETTLED, settled_at=now,
           processor_reference=payment.processor_reference or processor_reference)
-    outbox_add(_event(PaymentSettled, **_payload_fields(payment), settled_at=now.isoformat(),
+    outbox_add(PaymentSettled(**_payload_fields(payment), settled_at=now.isoformat(),
                               processor_reference=payment.processor_reference or None))
     command_add(ALLOCATE_PAYMENT, task_id=_command_id("allocate", payment.id),
                 args=[str(payment.id), str(payment.loan_id), format_amount(payment.amount, payment.currency),
@@ -188,7 +181,7 @@ def payment_fail_tx(*, payment_id: uuid.UUID, reason: str, processor_reference: 
         return Transition(payment, applied=False)
     _move(payment, PaymentStatus.FAILED, failed_at=timezone.now(), failure_reason=reason[:255],
           processor_reference=payment.processor_reference or processor_reference)
-    outbox_add(_event(PaymentFailed, **_payload_fields(payment), reason=reason[:255]))
+    outbox_add(PaymentFailed(**_payload_fields(payment), reason=reason[:255]))
     return Transition(payment, applied=True)
 
 
@@ -206,7 +199,7 @@ def payment_return_tx(*, payment_id: uuid.UUID, reason: str, strict: bool = True
                            code=PaymentError.ILLEGAL_TRANSITION)
         return Transition(payment, applied=False)
     _move(payment, PaymentStatus.RETURNED, returned_at=timezone.now(), return_reason=reason[:255])
-    outbox_add(_event(PaymentReturned, **_payload_fields(payment), reason=reason[:255]))
+    outbox_add(PaymentReturned(**_payload_fields(payment), reason=reason[:255]))
     command_add(REVERSE_PAYMENT, task_id=_command_id("reverse", payment.id), args=[str(payment.id), reason[:255]])
     return Transition(payment, applied=True)
 
@@ -240,6 +233,6 @@ def payment_mark_reversed_tx(*, payment_id: uuid.UUID) -> Transition:
     if payment.status in (PaymentStatus.SETTLED, PaymentStatus.ALLOCATED):
         reason = payment.return_reason or "reversed in the ledger"
         _move(payment, PaymentStatus.RETURNED, returned_at=timezone.now(), return_reason=reason)
-        outbox_add(_event(PaymentReturned, **_payload_fields(payment), reason=reason))
+        outbox_add(PaymentReturned(**_payload_fields(payment), reason=reason))
         return Transition(payment, applied=True)
     return Transition(payment, applied=False)

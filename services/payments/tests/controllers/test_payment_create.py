@@ -87,12 +87,27 @@ async def test_twenty_concurrent_posts_with_one_key_make_one_payment_and_twenty_
     assert len(await outbox("payments.payment.received.v1")) == 1
 
 
-async def test_missing_idempotency_key_is_refused(asgi_client, loans_api):
+async def test_without_idempotency_key_every_request_is_a_new_payment(asgi_client, loans_api):
+    # given a loan, when the same body is posted twice with no Idempotency-Key
     loan_id = loans_api.add("acme")
     async with asgi_client as client:
         from common.testing import bearer
 
-        response = await client.post("/api/v1/payments", json=payment_request(loan_id), headers=bearer("acme", "collector"))
+        first = await client.post("/api/v1/payments", json=payment_request(loan_id), headers=bearer("acme", "collector"))
+        second = await client.post("/api/v1/payments", json=payment_request(loan_id), headers=bearer("acme", "collector"))
+    # then both are recorded: without a key there is nothing to deduplicate on
+    assert first.status_code == second.status_code == 201
+    assert first.json()["id"] != second.json()["id"]
+    assert (await stored_counts())["payments"] == 2
+
+
+async def test_an_empty_idempotency_key_is_refused(asgi_client, loans_api):
+    loan_id = loans_api.add("acme")
+    async with asgi_client as client:
+        from common.testing import bearer
+
+        response = await client.post("/api/v1/payments", json=payment_request(loan_id),
+                                     headers={**bearer("acme", "collector"), "Idempotency-Key": " "})
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
     assert (await stored_counts())["payments"] == 0
