@@ -95,6 +95,10 @@ class Stack:
         for svc in ("borrowers", "loans", "payments", "ledger"):
             procs.append(Proc(f"{svc}-relay", svc, [py, "manage.py", "relay"]))
             procs.append(Proc(f"{svc}-consumer", svc, [py, "manage.py", "consume", "--service", svc]))
+        # Sweeps that repair what an outside provider's outage left behind.
+        procs.append(Proc("borrowers-kyc-sweep", "borrowers", [py, "manage.py", "kyc_sweep", "--loop",
+                                                               "--interval", "60"]))
+        procs.append(Proc("payments-charge-sweep", "payments", [py, "manage.py", "charge_pending"]))
         procs.append(Proc("ledger-worker", "ledger", [celery, "-A", "accrual_worker", "worker", "-Q", "ledger",
                                                       "--pool", "threads", "-c", "4", "-l", "INFO",
                                                       "--without-mingle", "--without-gossip"],

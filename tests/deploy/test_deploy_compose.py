@@ -118,7 +118,7 @@ def test_the_expected_services_exist():
     expected = set(INFRA) | {"identity-sandbox", "processor-sandbox", "ledger-worker", "ledger-beat"}
     for svc in SERVICES:
         expected |= {f"{svc}-migrate", f"{svc}-relay", f"{svc}-consumer"}
-    expected |= {f"{svc}-api" for svc in API_PORTS}
+    expected |= {f"{svc}-api" for svc in API_PORTS} | {"borrowers-kyc-sweep", "payments-charge-sweep"}
     assert set(SERVICES_DOC) == expected
 
 
