@@ -10,6 +10,7 @@ import signal
 import socket
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 
 import pika
@@ -31,9 +32,17 @@ def connection_name(role: str, settings: BusSettings | None = None) -> str:
     return f"{prefix}lendsimple-{role}@{socket.gethostname()}:{os.getpid()}"
 
 
+def pika_url(broker_url: str) -> str:
+    """The broker URL as pika reads it. Celery/kombu read ``amqp://host//`` as the vhost "/", pika as
+    the vhost "" (which does not exist): normalise the vhost to pika's percent-encoded form."""
+    parts = urllib.parse.urlsplit(broker_url)
+    vhost = urllib.parse.unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
+    return urllib.parse.urlunsplit(parts._replace(path="/" + urllib.parse.quote(vhost, safe="")))
+
+
 def connect(role: str, settings: BusSettings | None = None) -> pika.BlockingConnection:
     settings = settings or bus_settings()
-    params = pika.URLParameters(settings.broker_url)
+    params = pika.URLParameters(pika_url(settings.broker_url))
     params.heartbeat = settings.heartbeat
     params.blocked_connection_timeout = 60
     params.connection_attempts = 1
