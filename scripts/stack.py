@@ -122,15 +122,17 @@ class Stack:
                               check=check, capture_output=not self.echo)
 
     def prepare(self) -> None:
-        """Create the four databases if missing and migrate them; declare the broker topology."""
+        """Create the four databases if missing, migrate them, declare every service's queues."""
         from dbs import ensure_databases
 
         ensure_databases([self.db_name(s) for s in SERVICES])
         for svc in SERVICES:
             self._say("stack", f"migrating {self.db_name(svc)}")
             self.manage(svc, "migrate", "--noinput", "-v", "0")
-        with contextlib.suppress(subprocess.CalledProcessError):
-            self.manage("ledger", "declare_topology", "-v", "0")
+        # Every consumer's queue must exist before any relay publishes: an event published to the
+        # exchange with no queue bound yet would be unroutable, i.e. lost for that consumer.
+        for svc in SERVICES:
+            self.manage(svc, "declare_topology", "-v", "0")
 
     def start(self) -> None:
         RUN_DIR.mkdir(exist_ok=True)
