@@ -1,4 +1,5 @@
-"""End-to-end fixtures: the whole system started exactly as `make run` starts it (scripts/stack.py),
+"""Root suites (e2e, reliability, deploy). The `stack` fixture (session-wide, started only by the
+suites that ask for it): the whole system started exactly as `make run` starts it (scripts/stack.py),
 on free ports, with its own databases (lendsimple_e2e_*) and its own RabbitMQ vhost."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 VHOST = "lendsimple_e2e"
