@@ -135,3 +135,23 @@ def test_every_service_is_healthy_ready_and_documented(stack, service):
     assert httpx.get(f"{stack.url(service)}/api/v1/borrowers" if service == "borrowers"
                      else f"{stack.url(service)}/api/v1/{'loans' if service == 'loans' else 'payments'}",
                      timeout=10).status_code == 401
+
+
+def test_the_ledger_is_balanced_and_agrees_with_the_loans_projection(stack, ledger_db):
+    # given some activity (the other tests of this module ran first; make sure there is some anyway)
+    c = client(f"e2e-{uuid.uuid4().hex[:6]}")
+    loan = active_loan(stack, c, ORACLES[0])
+    pay(stack, c, loan["id"], "888.49", "2024-02-15")
+    # then every journal entry balances, and the whole journal does
+    unbalanced = ledger_db.execute(
+        "SELECT entry_id FROM ledger_journal_line GROUP BY entry_id HAVING sum(debit) <> sum(credit)").fetchall()
+    assert unbalanced == []
+    debits, credits = ledger_db.execute("SELECT sum(debit), sum(credit) FROM ledger_journal_line").fetchone()
+    assert debits == credits and debits > 0
+    # and the loans service's projection of this loan equals its ledger account
+    principal, interest, fees = ledger_db.execute(
+        "SELECT principal, interest, fees FROM ledger_account WHERE loan_id = %s", (loan["id"],)).fetchone()
+    projected = wait_for(lambda: c.get(f"{stack.url('loans')}/api/v1/loans/{loan['id']}").json()["balances"],
+                         lambda b: Decimal(b["principal"]) == principal, timeout=30)
+    assert (Decimal(projected["principal"]), Decimal(projected["interest"]), Decimal(projected["fees"])) == \
+        (principal, interest, fees)
