@@ -108,7 +108,8 @@ class ProbeQueue:
 
         self.channel = conn.channel()
         declare_exchanges(self.channel)
-        self.name = self.channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
+        # exclusive, not auto-delete: it lives as long as the connection, across several collect() calls
+        self.name = self.channel.queue_declare("", exclusive=True).method.queue
         self.channel.queue_bind(self.name, events_exchange(), routing_key="#")
         self.messages: list[tuple] = []
 
@@ -167,10 +168,15 @@ def add_probes(markers, *, tenant: str = "acme", behaviour: str = "ok") -> list:
         return [outbox_add(Probe(marker=m, behaviour=behaviour)) for m in markers]
 
 
-def declare_consumer_queues(channel):
+def declare_consumer_queues(channel, *, purge: bool = True):
+    """The test consumer's queues, emptied of what earlier tests left (the exchange is shared)."""
     from common.bus.topology import declare_service
 
-    return declare_service(channel, CONSUMER, [PROBE_TYPE])
+    queues = declare_service(channel, CONSUMER, [PROBE_TYPE])
+    if purge:
+        for name in (queues.main, queues.dlq, *queues.retry_queues):
+            channel.queue_purge(name)
+    return queues
 
 
 def consumed(outcome: str, event_type: str = PROBE_TYPE) -> float:
@@ -183,7 +189,7 @@ def consumed(outcome: str, event_type: str = PROBE_TYPE) -> float:
 # --- child processes ------------------------------------------------------------------------------------
 
 class Child:
-    """``python -m django <args>`` in the test project, on the test database, logging JSON to a file."""
+    """``python -m django <args>`` in the test project (``settings_bus``), on the test database, logging JSON to a file."""
 
     def __init__(self, name: str, args: list[str], *, log_dir: Path, env: dict[str, str]):
         self.name = name
@@ -235,3 +241,17 @@ class Child:
 
     def tail(self, n: int = 30) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+
+def relay_until(expected: int, *, timeout: float = 20.0) -> int:
+    """Run an in-process relay until ``expected`` rows went out. A SIGKILLed relay's database session
+    (and its row locks) ends a moment after the process: until then SKIP LOCKED skips those rows."""
+    from common.bus.relay import Relay
+
+    sent = 0
+    deadline = time.monotonic() + timeout
+    while sent < expected and time.monotonic() < deadline:
+        sent += Relay().drain()
+        if sent < expected:
+            time.sleep(0.1)
+    return sent

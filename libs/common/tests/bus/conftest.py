@@ -85,7 +85,7 @@ def spawn(transactional_db, tmp_path):
     def start(name: str, *args: str, env: dict[str, str] | None = None) -> Child:
         child_env = {
             **os.environ, **BUS_ENV,
-            "DJANGO_SETTINGS_MODULE": "testproject.settings",
+            "DJANGO_SETTINGS_MODULE": "testproject.settings_bus",
             "PYTHONPATH": os.pathsep.join([str(_TESTS_DIR), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
             "LENDSIMPLE_DB_NAME": connection.settings_dict["NAME"],
             "LENDSIMPLE_BROKER_URL": broker_url(),

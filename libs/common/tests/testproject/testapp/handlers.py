@@ -14,6 +14,7 @@ from testproject.testapp.models import BusEffect, BusProjection
 CONSUMER = "testsvc"
 DIE_ON_MARKER_ENV = "TESTAPP_DIE_ON_MARKER"
 CALLS: Counter[str] = Counter()      # handler runs per marker, for consumers running in the test process
+FAILING: set[str] = set()            # markers whose handling fails for now (a "broken handler")
 
 
 @handles("tests.bus.probe.v1", consumer=CONSUMER)
@@ -24,6 +25,8 @@ def on_probe(envelope, payload: Probe) -> None:
         return
     BusEffect.objects.create(event_id=envelope.event_id, marker=payload.marker,
                              correlation_id=get_correlation_id() or "")
+    if payload.marker in FAILING:
+        raise RuntimeError(f"handler broken for {payload.marker}")
     if payload.behaviour == "fail":
         raise RuntimeError(f"poison message {payload.marker}")
     if payload.behaviour == "die" and os.environ.get(DIE_ON_MARKER_ENV) == payload.marker:

@@ -1,0 +1,35 @@
+"""``manage.py dead_letters --service <name> list|replay [--limit N]``."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = ("List the dead letters of <service>.events.dlq (they stay there), or replay them: move them back "
+            "to <service>.events with the attempt count reset.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("action", choices=["list", "replay"])
+        parser.add_argument("--service", required=True)
+        parser.add_argument("--limit", type=int, default=None,
+                            help="at most N messages (list: default 100; replay: default all there are now)")
+
+    def handle(self, *args, action: str, service: str, limit: int | None, **options):
+        from common.bus.dead_letters import list_dead_letters, replay_dead_letters
+        from common.bus.handlers import autodiscover
+
+        autodiscover()
+        if action == "list":
+            found = list_dead_letters(service, limit=100 if limit is None else limit)
+            for item in found:
+                self.stdout.write(json.dumps(item, default=str))
+            self.stderr.write(f"{len(found)} dead letter(s) listed")
+        else:
+            replayed = replay_dead_letters(service, limit=limit)
+            for item in replayed:
+                self.stdout.write(json.dumps({k: item[k] for k in ("event_id", "event_type", "reason", "attempts")},
+                                             default=str))
+            self.stderr.write(f"{len(replayed)} dead letter(s) replayed to the main queue")
