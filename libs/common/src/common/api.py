@@ -7,9 +7,25 @@ from ninja_extra import NinjaExtraAPI
 from common.auth import JWTAuth
 from common.errors import install_exception_handlers
 
+PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemJsonAPI(NinjaExtraAPI):
+    """Documents error responses (4xx/5xx) as ``application/problem+json``, the media type they are served with."""
+
+    def get_openapi_schema(self, *args, **kwargs):
+        schema = super().get_openapi_schema(*args, **kwargs)
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for status, response in (operation.get("responses") or {}).items():
+                    content = response.get("content") if isinstance(response, dict) else None
+                    if str(status)[:1] in "45" and content and "application/json" in content:
+                        content[PROBLEM_JSON] = content.pop("application/json")
+        return schema
+
 
 def build_api(*, title: str, description: str, urls_namespace: str) -> NinjaExtraAPI:
-    api = NinjaExtraAPI(title=title, version="1.0.0", description=description, urls_namespace=urls_namespace,
-                        auth=JWTAuth(), docs_url="/docs", openapi_url="/openapi.json")
+    api = ProblemJsonAPI(title=title, version="1.0.0", description=description, urls_namespace=urls_namespace,
+                         auth=JWTAuth(), docs_url="/docs", openapi_url="/openapi.json")
     install_exception_handlers(api)
     return api
