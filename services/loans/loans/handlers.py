@@ -8,17 +8,9 @@ from __future__ import annotations
 
 from common.bus import catalogue as ev
 from common.bus.envelope import Envelope
+from common.bus.handlers import handles
 
 from loans import projection
-
-try:
-    from common.bus.handlers import handles
-except ImportError:  # the consumer is being built in common.bus; until it lands the handlers are plain functions
-    def handles(event_type: str, *, consumer: str):
-        def register(fn):
-            fn.event_type, fn.consumer = event_type, consumer
-            return fn
-        return register
 
 CONSUMER = "loans"
 

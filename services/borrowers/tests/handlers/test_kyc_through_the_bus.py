@@ -4,16 +4,15 @@ identity sandbox (real HTTP) → kyc_status, with the bus's retry and back-off d
 import threading
 import uuid
 
+import common.bus.amqp as amqp  # noqa: E402
+import common.bus.consumer as consumer_mod  # noqa: E402
+import common.bus.relay as relay_mod  # noqa: E402
 import pytest
 from asgiref.sync import sync_to_async
 from borrowers.models import Borrower
 from common.testing import await_until, bearer
 
 from tests.factories import asandbox, outbox_events
-
-consumer_mod = pytest.importorskip("common.bus.consumer", reason="the bus consumer is not in this checkout")
-relay_mod = pytest.importorskip("common.bus.relay")
-amqp = pytest.importorskip("common.bus.amqp")
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
