@@ -84,3 +84,15 @@ def test_handlers_are_registered_per_consumer_and_discovered_from_installed_apps
 def test_a_handler_for_an_event_type_missing_from_the_catalogue_is_refused():
     with pytest.raises(ValueError, match="not in the event catalogue"):
         handles("loans.loan.dispersed.v1", consumer=CONSUMER)
+
+
+def test_docs_list_every_event_type_of_the_catalogue():
+    from pathlib import Path
+
+    from common.bus.docs import render
+
+    doc = Path(__file__).resolve().parents[4] / "docs" / "events.md"
+    if not doc.exists():
+        pytest.skip("docs/events.md is not part of this checkout")
+    text = doc.read_text()
+    assert render(text) == text, "docs/events.md is stale: uv run python -m common.bus.docs docs/events.md"
