@@ -5,6 +5,7 @@ from pathlib import Path
 
 from common.conf import env_int, service_settings
 from common.logging import configure_logging
+from common.tracing import configure_tracing
 
 globals().update(service_settings(
     service="ledger",
@@ -17,3 +18,4 @@ globals().update(service_settings(
 LEDGER_HEALTH_PORT = env_int("LEDGER_HEALTH_PORT", 8004)
 
 configure_logging("accrual-worker")
+configure_tracing("ledger", django=False, celery=True)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from common.conf import env, service_settings, service_url
 from common.logging import configure_logging
+from common.tracing import configure_tracing
 
 globals().update(service_settings(
     service="borrowers",
@@ -21,3 +22,4 @@ configure_logging("borrowers")
 # Identity (KYC) provider: the sandbox (`uvicorn borrowers.providers.sandbox_identity:app --port 8011`) by default.
 LENDSIMPLE_IDENTITY_URL = service_url("identity", 8011)
 LENDSIMPLE_IDENTITY_TIMEOUT = float(env("LENDSIMPLE_IDENTITY_TIMEOUT", "5") or 5)
+configure_tracing("borrowers")

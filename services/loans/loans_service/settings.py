@@ -4,6 +4,7 @@ from pathlib import Path
 
 from common.conf import service_settings, service_url
 from common.logging import configure_logging
+from common.tracing import configure_tracing
 
 globals().update(service_settings(
     service="loans",
@@ -17,3 +18,4 @@ LENDSIMPLE_LOANS_URL = service_url("loans", 8002)
 LENDSIMPLE_PAYMENTS_URL = service_url("payments", 8003)
 
 configure_logging("loans")
+configure_tracing("loans")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from common.conf import env, service_settings, service_url
 from common.logging import configure_logging
+from common.tracing import configure_tracing
 
 globals().update(service_settings(
     service="payments",
@@ -26,3 +27,4 @@ LENDSIMPLE_PROCESSOR_TIMEOUT = float(env("LENDSIMPLE_PROCESSOR_TIMEOUT", "3.0"))
 from payments.providers.signing import webhook_secret  # noqa: E402
 
 LENDSIMPLE_PROCESSOR_WEBHOOK_SECRET = webhook_secret()
+configure_tracing("payments")
