@@ -88,6 +88,9 @@ async def payment_check_loan(*, loan_id: uuid.UUID, currency: str, value_date: d
         raise Unprocessable(f"{MESSAGES[PaymentError.CURRENCY_MISMATCH]} ({loan.currency})",
                             code=PaymentError.CURRENCY_MISMATCH,
                             errors=[{"loc": ["body", "currency"], "msg": f"the loan is in {loan.currency}"}])
+    if value_date > timezone.now().date() + timedelta(days=1):      # a day of slack for time zones
+        raise Unprocessable("a payment cannot be value-dated in the future",
+                            errors=[{"loc": ["body", "value_date"], "msg": "is after today"}])
     if loan.disbursement_date and value_date < loan.disbursement_date:
         raise Unprocessable(MESSAGES[PaymentError.VALUE_DATE_BEFORE_DISBURSEMENT],
                             code=PaymentError.VALUE_DATE_BEFORE_DISBURSEMENT,

@@ -56,10 +56,12 @@ def parse_callback(body: bytes, *, timestamp: str | None, signature: str | None)
         data = json.loads(body)
         callback = Callback(event_id=str(data["event_id"])[:64], type=str(data["type"]),
                             charge_id=str(data.get("charge_id") or "")[:64],
-                            payment_id=uuid.UUID(str(data["payment_id"])), tenant_id=str(data["tenant_id"]),
+                            payment_id=uuid.UUID(str(data["payment_id"])), tenant_id=str(data["tenant_id"])[:64],
                             reason=str(data.get("reason") or "")[:255])
     except (ValueError, KeyError, TypeError) as exc:
         raise BadRequest(f"malformed processor callback: {exc}") from None
+    if any("\x00" in value for value in (callback.event_id, callback.charge_id, callback.tenant_id, callback.reason)):
+        raise BadRequest("malformed processor callback: NUL character in a field")
     if callback.type not in EVENT_TYPES:
         raise BadRequest(f"unknown callback type {callback.type!r}")
     return callback
