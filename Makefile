@@ -70,3 +70,11 @@ bench: install services
 
 clean:
 	rm -rf .venv .run .pytest_cache
+
+# Reliability (issue #11): the full chaos run and the full API fuzz, each on its own stack
+# (free ports, own databases and RabbitMQ vhost); both print their figures.
+chaos: install services
+	@$(PY) scripts/chaos.py
+
+fuzz: install services
+	@$(PY) scripts/fuzz.py

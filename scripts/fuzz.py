@@ -91,7 +91,7 @@ def _checks():
 
 
 def fuzz_service(base_url: str, service: str, *, examples: int, tenant: str, ids: dict[str, list[str]] | None = None,
-                 seed: int = 0) -> FuzzResult:
+                 seed: int = 0, min_requests: int = 0, max_rounds: int = 6) -> FuzzResult:
     """``examples`` generated cases per operation and generation mode; each sent with and without a token."""
     import requests
     import schemathesis
@@ -107,19 +107,24 @@ def fuzz_service(base_url: str, service: str, *, examples: int, tenant: str, ids
     session = requests.Session()
     _case_runner = _runner_factory(base_url, session, admin, ids or {}, checks, result)
 
-    for op_result in schema.get_all_operations():
-        op = op_result.ok()
-        if op.path == WEBHOOK:
-            continue
-        authenticated = bool(raw["paths"][op.path][op.method.lower()].get("security"))
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            test = settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate],
-                            suppress_health_check=list(HealthCheck))(
-                given(case=op.as_strategy(generation_mode=mode))(_case_runner(op, authenticated)))
-            try:
-                hseed(seed)(test)()
-            except Exception as exc:  # an unsatisfiable strategy etc.: report, go on with the next operation
-                result.failures.append(f"{op.method.upper()} {op.path} [{mode.value}]: generation error {exc!r}"[:600])
+    ops = [r.ok() for r in schema.get_all_operations()]
+    ops = [op for op in ops if op.path != WEBHOOK]
+    # Small operations (no parameters) run out of distinct examples early: further rounds, with other
+    # seeds, until the service has had at least `min_requests` requests.
+    for round_ in range(max_rounds):
+        for op in ops:
+            authenticated = bool(raw["paths"][op.path][op.method.lower()].get("security"))
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                test = settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate],
+                                suppress_health_check=list(HealthCheck))(
+                    given(case=op.as_strategy(generation_mode=mode))(_case_runner(op, authenticated)))
+                try:
+                    hseed(seed + round_)(test)()
+                except Exception as exc:  # an unsatisfiable strategy etc.: report, go on with the next one
+                    result.failures.append(f"{op.method.upper()} {op.path} [{mode.value}]: generation error "
+                                           f"{exc!r}"[:600])
+        if result.requests >= min_requests:
+            break
     return result
 
 
@@ -205,15 +210,17 @@ def fuzz_webhook(base_url: str, *, examples: int, seed: int = 0, ids: dict[str, 
     return result
 
 
-def fuzz_all(urls: dict[str, str], *, examples: int, seed: int = 0, echo=print) -> list[FuzzResult]:
+def fuzz_all(urls: dict[str, str], *, examples: int, seed: int = 0, min_requests: int = 0,
+             echo=print) -> list[FuzzResult]:
     tenant = f"fuzz-{uuid.uuid4().hex[:8]}"
     ids = seed_objects(urls, tenant)
     results = []
     for service in API_SERVICES:
         started = time.monotonic()
-        res = fuzz_service(urls[service], service, examples=examples, tenant=tenant, ids=ids, seed=seed)
+        res = fuzz_service(urls[service], service, examples=examples, tenant=tenant, ids=ids, seed=seed,
+                           min_requests=min_requests - (examples * 2 if service == "payments" else 0))
         if service == "payments":
-            hook = fuzz_webhook(urls[service], examples=max(20, examples * 2), seed=seed, ids=ids, tenant=tenant)
+            hook = fuzz_webhook(urls[service], examples=examples * 2, seed=seed, ids=ids, tenant=tenant)
             res.requests += hook.requests
             res.statuses.update(hook.statuses)
             res.failures += hook.failures
@@ -224,8 +231,9 @@ def fuzz_all(urls: dict[str, str], *, examples: int, seed: int = 0, echo=print) 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--examples", type=int, default=40,
-                        help="cases per operation and generation mode (each sent twice); 40 → >1,000 per service")
+    parser.add_argument("--examples", type=int, default=50,
+                        help="cases per operation and generation mode (each sent with and without a token)")
+    parser.add_argument("--min-requests", type=int, default=1000, help="at least this many requests per service")
     parser.add_argument("--seed", type=int, default=int(os.environ.get("FUZZ_SEED", "11")))
     parser.add_argument("--use-running", action="store_true", help="target a running make-run stack")
     args = parser.parse_args()
@@ -235,10 +243,11 @@ def main() -> int:
     if args.use_running:
         urls = {s: os.environ.get(f"LENDSIMPLE_{s.upper()}_URL", f"http://127.0.0.1:{p}")
                 for s, p in (("borrowers", 8001), ("loans", 8002), ("payments", 8003))}
-        results = fuzz_all(urls, examples=args.examples, seed=args.seed)
+        results = fuzz_all(urls, examples=args.examples, seed=args.seed, min_requests=args.min_requests)
     else:
         with own_stack("lendsimple_fuzz") as stack:
-            results = fuzz_all({s: stack.url(s) for s in API_SERVICES}, examples=args.examples, seed=args.seed)
+            results = fuzz_all({s: stack.url(s) for s in API_SERVICES}, examples=args.examples, seed=args.seed,
+                               min_requests=args.min_requests)
     failures = [f for r in results for f in r.failures]
     for f in failures[:40]:
         print("FAIL", f)
