@@ -14,8 +14,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-VHOST = "lendsimple_e2e"
-DB_PREFIX = "lendsimple_e2e"
+# LENDSIMPLE_E2E_PREFIX lets two sessions on one machine each have their own stack (default lendsimple_e2e).
+DB_PREFIX = os.environ.get("LENDSIMPLE_E2E_PREFIX", "lendsimple_e2e")
+VHOST = DB_PREFIX
 
 
 def _ensure_vhost() -> None:
@@ -32,7 +33,7 @@ def stack():
 
     _ensure_vhost()
     ports = {name: free_port() for name in ("borrowers", "loans", "payments", "ledger", "identity", "processor")}
-    log_dir = ROOT / ".run" / "e2e-logs"
+    log_dir = ROOT / ".run" / ("e2e-logs" if DB_PREFIX == "lendsimple_e2e" else f"{DB_PREFIX}-logs")
     log_dir.mkdir(parents=True, exist_ok=True)
     for old in log_dir.glob("*.log"):
         old.unlink()

@@ -12,6 +12,7 @@ from datetime import date
 
 import pika
 import pytest
+from chaos import vhost_of
 from rel_support import PROBLEM, PRODUCT, Api, active_loan, new_borrower, new_loan, pay, wait_for
 
 MAX_BODY = 256 * 1024
@@ -168,7 +169,7 @@ def depth(vhost: str, queue: str) -> int:
 
 
 def test_a_poison_message_on_every_consumer_queue_is_dead_lettered_and_the_consumers_go_on(stack, api):
-    vhost = "lendsimple_e2e"
+    vhost = vhost_of(stack)
     dlqs = {svc: f"{svc}.events.dlq" for svc in CONSUMED}
     before = {svc: depth(vhost, q) for svc, q in dlqs.items()}
     conn = pika.BlockingConnection(pika.URLParameters(f"amqp://guest:guest@127.0.0.1:5672/{vhost}"))
