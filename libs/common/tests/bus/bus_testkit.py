@@ -47,7 +47,7 @@ def delete_namespace() -> None:
             channel = conn.channel()
             with contextlib.suppress(Exception):
                 channel.queue_delete(name)
-        for name in (events_exchange(), dead_letter_exchange()):
+        for name in (events_exchange(), dead_letter_exchange(), f"{NAMESPACE}.cmds"):   # Celery names one after its queue
             with contextlib.suppress(Exception):
                 conn.channel().exchange_delete(name)
 
@@ -113,7 +113,7 @@ class ProbeQueue:
         self.channel.queue_bind(self.name, events_exchange(), routing_key="#")
         self.messages: list[tuple] = []
 
-    def collect(self, *, expected: int, timeout: float = 20.0, settle: float = 0.3) -> list[tuple]:
+    def collect(self, *, expected: int, timeout: float = 60.0, settle: float = 0.3) -> list[tuple]:
         """Read until ``expected`` messages arrived (then ``settle`` seconds more, to see extras)."""
         deadline = time.monotonic() + timeout
         quiet_until = None
@@ -243,7 +243,7 @@ class Child:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
 
 
-def relay_until(expected: int, *, timeout: float = 20.0) -> int:
+def relay_until(expected: int, *, timeout: float = 60.0) -> int:
     """Run an in-process relay until ``expected`` rows went out. A SIGKILLed relay's database session
     (and its row locks) ends a moment after the process: until then SKIP LOCKED skips those rows."""
     from common.bus.relay import Relay

@@ -65,7 +65,7 @@ def thread_consumer(transactional_db):
         consumer = Consumer(CONSUMER)
         thread = threading.Thread(target=consumer.run, name="test-consumer", daemon=True)
         thread.start()
-        assert consumer.ready.wait(30), "consumer did not start"
+        assert consumer.ready.wait(60), "consumer did not start"
         started.append((consumer, thread))
         return consumer
 

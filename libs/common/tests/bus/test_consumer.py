@@ -45,7 +45,7 @@ def test_handler_runs_once_with_tenant_and_correlation_restored(amqp, queues, th
     publish(amqp.channel(), env)
 
     # then the handler ran in the envelope's tenant with its correlation id, and the inbox knows it
-    effect = wait_until(lambda: BusEffect.all_tenants.filter(marker="hello").first(), timeout=20, message="effect")
+    effect = wait_until(lambda: BusEffect.all_tenants.filter(marker="hello").first(), timeout=60, message="effect")
     assert effect.tenant_id == "globex"
     assert effect.event_id == env.event_id
     assert effect.correlation_id == env.correlation_id
@@ -65,7 +65,7 @@ def test_the_same_event_delivered_twice_is_applied_once(amqp, queues, thread_con
     publish(channel, env)
 
     # then the second delivery is recognised as a duplicate and acked without effect
-    wait_until(lambda: consumed("duplicate") == duplicates_before + 1, timeout=20, message="the duplicate")
+    wait_until(lambda: consumed("duplicate") == duplicates_before + 1, timeout=60, message="the duplicate")
     assert BusEffect.all_tenants.filter(event_id=env.event_id).count() == 1
     assert InboxMessage.objects.filter(event_id=env.event_id).count() == 1
     assert queue_depth(channel, queues.main) == 0
@@ -84,10 +84,10 @@ def test_a_poison_message_is_dead_lettered_after_the_configured_attempts_and_the
         publish(channel, env)
 
     # then the good ones are handled without waiting for it
-    wait_until(lambda: BusEffect.all_tenants.filter(marker__startswith="behind-").count() == 3, timeout=20,
+    wait_until(lambda: BusEffect.all_tenants.filter(marker__startswith="behind-").count() == 3, timeout=60,
                message="the messages behind the poison")
     # and the poison ends in the DLQ after exactly three attempts, with the error in its headers
-    wait_until(lambda: queue_depth(channel, queues.dlq) == 1, timeout=20, message="the dead letter")
+    wait_until(lambda: queue_depth(channel, queues.dlq) == 1, timeout=60, message="the dead letter")
     assert handlers.CALLS["poison"] == 3
     [(_method, props, body)] = _dead_letters(channel, queues.dlq)
     assert props.message_id == str(poison.event_id)
@@ -115,7 +115,7 @@ def test_unparseable_messages_go_to_the_dlq_at_once(amqp, queues, thread_consume
     publish(channel, bad_payload)
 
     # then both are dead-lettered without a single handler attempt or retry
-    wait_until(lambda: queue_depth(channel, queues.dlq) == 2, timeout=20, message="two dead letters")
+    wait_until(lambda: queue_depth(channel, queues.dlq) == 2, timeout=60, message="two dead letters")
     reasons = {p.message_id: p.headers[REASON_HEADER] for _, p, _ in _dead_letters(channel, queues.dlq)}
     assert reasons == {"garbage-1": "unparseable", str(bad_payload.event_id): "invalid_payload"}
     assert handlers.CALLS == {}
@@ -128,7 +128,7 @@ def test_dead_letters_can_be_listed_and_replayed_with_a_fresh_attempt_count(amqp
     handlers.FAILING.add("replay-me")
     channel = amqp.channel()
     publish(channel, env)
-    wait_until(lambda: queue_depth(channel, queues.dlq) == 1, timeout=20, message="the dead letter")
+    wait_until(lambda: queue_depth(channel, queues.dlq) == 1, timeout=60, message="the dead letter")
 
     # when an operator lists the dead letters
     out = io.StringIO()
@@ -145,7 +145,7 @@ def test_dead_letters_can_be_listed_and_replayed_with_a_fresh_attempt_count(amqp
     call_command("dead_letters", "replay", service=CONSUMER, stdout=io.StringIO(), stderr=io.StringIO())
 
     # then the message is handled once and the DLQ is empty
-    wait_until(lambda: BusEffect.all_tenants.filter(marker="replay-me").exists(), timeout=20, message="replayed")
+    wait_until(lambda: BusEffect.all_tenants.filter(marker="replay-me").exists(), timeout=60, message="replayed")
     assert queue_depth(channel, queues.dlq) == 0
     assert InboxMessage.objects.filter(event_id=env.event_id).count() == 1
 
@@ -163,7 +163,7 @@ def test_a_stale_sequence_is_ignored_by_a_handler_that_keeps_per_aggregate_order
 
     # then both are consumed but the older one changes nothing
     wait_until(lambda: InboxMessage.objects.filter(event_id__in=[newer.event_id, older.event_id]).count() == 2,
-               timeout=20, message="both updates consumed")
+               timeout=60, message="both updates consumed")
     projection = BusProjection.all_tenants.get(key=key)
     assert (projection.sequence, projection.value) == (2, "seq-2")
 
@@ -177,7 +177,7 @@ def test_events_a_handler_writes_name_the_handled_event_as_their_cause(amqp, que
     publish(amqp.channel(), env)
 
     # then that event carries the handled event as causation and keeps the correlation id, same tenant
-    row = wait_until(lambda: OutboxMessage.objects.filter(name=PROBE_TYPE).first(), timeout=20, message="outbox row")
+    row = wait_until(lambda: OutboxMessage.objects.filter(name=PROBE_TYPE).first(), timeout=60, message="outbox row")
     assert row.body["causation_id"] == str(env.event_id)
     assert row.body["correlation_id"] == env.correlation_id
     assert row.tenant_id == env.tenant_id

@@ -35,14 +35,14 @@ def test_a_consumer_killed_mid_handler_gets_the_event_again_and_applies_it_once(
 
     # when the event arrives and the process dies in the middle of handling it
     publish(channel, env)
-    assert doomed.wait_exit(timeout=30) == -9
+    assert doomed.wait_exit(timeout=60) == -9
 
     # then nothing of the half-done handling is visible
     assert not BusEffect.all_tenants.filter(event_id=env.event_id).exists()
     assert not InboxMessage.objects.filter(event_id=env.event_id).exists()
     # and a restarted consumer gets the event again and applies it exactly once
     thread_consumer()
-    wait_until(lambda: InboxMessage.objects.filter(event_id=env.event_id).exists(), timeout=30,
+    wait_until(lambda: InboxMessage.objects.filter(event_id=env.event_id).exists(), timeout=60,
                message="the redelivered event handled")
     assert BusEffect.all_tenants.filter(event_id=env.event_id).count() == 1
 

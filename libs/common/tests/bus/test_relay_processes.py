@@ -49,7 +49,7 @@ def test_relay_killed_after_publishing_duplicates_on_the_broker_but_applies_once
 
     # then the consumer applies it once
     thread_consumer()
-    wait_until(lambda: InboxMessage.objects.filter(event_id=event.event_id).exists(), timeout=20,
+    wait_until(lambda: InboxMessage.objects.filter(event_id=event.event_id).exists(), timeout=60,
                message="the event handled")
     time.sleep(0.5)   # the duplicate right behind it
     assert BusEffect.all_tenants.filter(event_id=event.event_id).count() == 1
@@ -57,8 +57,10 @@ def test_relay_killed_after_publishing_duplicates_on_the_broker_but_applies_once
 
 
 def test_two_relays_at_once_send_each_row_once(spawn, probe):
-    # given two relays of one service, both up, taking small batches
-    relays = [spawn(f"relay-{i}", "relay", "--batch-size", "50") for i in (1, 2)]
+    # given two relays of one service, both up, taking small batches and holding each batch's locks
+    # for 30 ms (so that neither can finish the backlog before the other is awake)
+    relays = [spawn(f"relay-{i}", "relay", "--batch-size", "50", env={FAULT_ENV: "hold_after_claim=30"})
+              for i in (1, 2)]
     for relay in relays:
         relay.wait_for_log("relay.started")
     time.sleep(0.5)   # both LISTENing
@@ -78,7 +80,7 @@ def test_two_relays_at_once_send_each_row_once(spawn, probe):
     # then every row is sent, each exactly once, and both relays did part of the work
     wait_until(lambda: not OutboxMessage.objects.filter(sent_at__isnull=True).exists(), timeout=60,
                message="all rows sent")
-    probe.collect(expected=2000, timeout=30, settle=1.0)
+    probe.collect(expected=2000, timeout=60, settle=1.0)
     ids = probe.ids()
     assert len(ids) == 2000 and set(ids.values()) == {1}
     assert set(ids) == {str(e.event_id) for e in envs}

@@ -44,8 +44,9 @@ from common.metrics import OUTBOX_BACKLOG, OUTBOX_FAILED, OUTBOX_OLDEST_AGE, OUT
 
 log = structlog.get_logger("common.bus.relay")
 
-# Fault injection for the crash tests: SIGKILL ourselves at a chosen point of a batch.
-FAULT_ENV = "LENDSIMPLE_RELAY_FAULT"          # kill_after_claim | kill_after_publish
+# Fault injection for the crash and concurrency tests: SIGKILL ourselves at a chosen point of a batch,
+# or hold the claimed rows' locks a while ("hold_after_claim=<ms>").
+FAULT_ENV = "LENDSIMPLE_RELAY_FAULT"          # kill_after_claim | kill_after_publish | hold_after_claim=<ms>
 CONFIRM_TIMEOUT = 30.0
 METRICS_EVERY = 1.0
 
@@ -138,10 +139,10 @@ class Relay:
             outcome.claimed = len(rows)
             if not rows:
                 return outcome
-            self._inject_fault("kill_after_claim")
+            self._inject_fault("after_claim")
             self._publish_events([r for r in rows if r.kind == OutboxMessage.KIND_EVENT], outcome)
             self._send_commands([r for r in rows if r.kind == OutboxMessage.KIND_COMMAND], outcome)
-            self._inject_fault("kill_after_publish")
+            self._inject_fault("after_publish")
             self._record(outcome)
         kinds = {r.id: r.kind for r in rows}
         for kind in (OutboxMessage.KIND_EVENT, OutboxMessage.KIND_COMMAND):
@@ -227,9 +228,13 @@ class Relay:
             OutboxMessage.objects.filter(id__in=ids).update(attempts=F("attempts") + 1, last_error=error)
 
     def _inject_fault(self, point: str) -> None:
-        if self._fault == point:
+        if not self._fault:
+            return
+        if self._fault == f"kill_{point}":
             log.warning("relay.fault_injected", point=point)
             os.kill(os.getpid(), signal.SIGKILL)
+        if self._fault.startswith(f"hold_{point}="):
+            time.sleep(int(self._fault.split("=", 1)[1]) / 1000)
 
     # --- waiting for work ---------------------------------------------------------------------------
     def _ensure_listener(self) -> None:
