@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import json
+
+from ninja.parser import Parser
 from ninja_extra import NinjaExtraAPI
 
 from common.auth import JWTAuth
 from common.errors import install_exception_handlers
 
 PROBLEM_JSON = "application/problem+json"
+
+
+class JsonOnlyParser(Parser):
+    """Request bodies are JSON: a body sent as another media type (form, XML, text) is refused (ninja turns
+    the error into a 400 problem) instead of being parsed as JSON anyway. No Content-Type at all is read as JSON."""
+
+    def parse_body(self, request):
+        media_type = (request.content_type or "").lower()
+        if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+            raise ValueError(f"unsupported media type {media_type!r}; send application/json")
+        return json.loads(request.body)
 
 
 class ProblemJsonAPI(NinjaExtraAPI):
@@ -26,6 +40,6 @@ class ProblemJsonAPI(NinjaExtraAPI):
 
 def build_api(*, title: str, description: str, urls_namespace: str) -> NinjaExtraAPI:
     api = ProblemJsonAPI(title=title, version="1.0.0", description=description, urls_namespace=urls_namespace,
-                         auth=JWTAuth(), docs_url="/docs", openapi_url="/openapi.json")
+                         auth=JWTAuth(), docs_url="/docs", openapi_url="/openapi.json", parser=JsonOnlyParser())
     install_exception_handlers(api)
     return api

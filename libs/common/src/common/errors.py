@@ -12,7 +12,8 @@ import json
 from typing import Any
 
 import structlog
-from django.core.exceptions import ObjectDoesNotExist
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.http import Http404, HttpResponse
 from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError
@@ -136,12 +137,17 @@ def install_exception_handlers(api) -> None:
         log.error("request.without_tenant", path=request.path)
         return problem_response(401, "a valid bearer token is required", code="unauthorized")
 
+    def on_too_big(request, exc: RequestDataTooBig):
+        return problem_response(413, f"the request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes",
+                                code="payload_too_large")
+
     def on_unexpected(request, exc: Exception):
         log.exception("request.failed", path=request.path, method=request.method)
         return problem_response(500, "an unexpected error occurred; it has been logged", code="internal_error")
 
     api.add_exception_handler(Exception, on_unexpected)
     api.add_exception_handler(TenantNotSet, on_tenant_not_set)
+    api.add_exception_handler(RequestDataTooBig, on_too_big)
     api.add_exception_handler(Http404, on_not_found)
     api.add_exception_handler(ObjectDoesNotExist, on_not_found)
     api.add_exception_handler(HttpError, on_http_error)
