@@ -1,3 +1,4 @@
+from common.idempotency import IdempotencyRecordBase
 from common.tenancy import TenantModel
 from django.db import models
 
@@ -36,3 +37,9 @@ class BusProjection(TenantModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant_id", "key"], name="testapp_projection_key")]
+
+
+class IdempotencyRecord(IdempotencyRecordBase):
+    """The concrete ``Idempotency-Key`` table of the test app (``common.idempotency``)."""
+
+    widget = models.ForeignKey(Widget, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
