@@ -21,8 +21,10 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 from common.bus.catalogue import AccrualRunProgressed, DelinquencyChanged, TransactionPosted
+from common.bus.outbox import NOTIFY_CHANNEL
 from common.finance._util import fmt_money
 from common.tenancy import require_tenant
 from django.conf import settings
@@ -201,7 +203,7 @@ def process_chunk(*, run_id, through: date, index: int, lo: int, hi: int) -> int
     _post_summaries(tenant, "late_fee", [(p, d, a) for (p, d), a in fee_days.items()], journal.fee_assessed)
     _post_summaries(tenant, "accrual", accrued, journal.accrual)
 
-    by_id = {a.id: a for a in Account.objects.filter(id__in=ids).defer("terms", "schedule")}
+    by_id = _chunk_rows(ids, through)
     payloads = []
     for account_id, number, assessed_on, amount, _ in fees:
         account = by_id[account_id]
@@ -217,26 +219,95 @@ def process_chunk(*, run_id, through: date, index: int, lo: int, hi: int) -> int
                 days_past_due=dpd, previous_bucket=old_bucket, bucket=bucket, non_accrual=account.non_accrual))
     outbox_bulk(payloads)
 
-    run = AccrualRun.objects.select_for_update().get(run_id=run_id)
-    if index not in run.chunks_done:
-        run.chunks_done = [*run.chunks_done, index]
-        run.accounts_done += len(ids)
-        if len(run.chunks_done) >= run.chunks_total:
-            run.status, run.finished_at = "completed", timezone.now()
-        run.save(update_fields=["chunks_done", "accounts_done", "status", "finished_at"])
-        accrued_by_account = _accrued_today(ids, through)
-        _emit_progress(run, [events.account_summary(by_id[i], accrued_by_account.get(i, Decimal(0))) for i in ids])
+    # The run row is the one row every chunk of the run writes, and its lock is held until commit: take it
+    # last, with everything costly done before — the progress event built and serialized, the deferred
+    # FK and journal-balance checks run now (SET CONSTRAINTS ... IMMEDIATE) rather than at commit — so the
+    # run row is locked for one UPDATE + INSERT and the commit, and chunks do not queue behind each other.
+    progress = _progress_row(run_id=run_id, through=through,
+                             summaries=[events.account_summary(by_id[i], by_id[i].accrued) for i in ids])
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(MARK_DONE_SQL, {"run_id": run_id, "tenant": tenant, "index": index, "count": len(ids),
+                                       **progress})
+        if cursor.fetchone() is not None:
+            cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
     return len(ids)
 
 
-def _accrued_today(ids: list[int], through: date) -> dict[int, Decimal]:
-    from django.db.models import Sum
+class _Row(NamedTuple):
+    """The columns of an account the chunk's events read (duck-types ``Account`` for ``ledger.events``)."""
 
-    from ledger.models import Accrual
+    id: int
+    loan_id: object
+    sequence: int
+    places: int
+    principal: Decimal
+    interest: Decimal
+    fees: Decimal
+    last_accrual_date: date
+    days_past_due: int
+    bucket: str
+    interest_since: date
+    interest_posted_since: Decimal
+    non_accrual: bool
+    status: str
+    accrued: Decimal
 
-    rows = (Accrual.objects.filter(account_id__in=ids, accrual_date=through, reversed=False)
-            .values("account_id").annotate(total=Sum("amount")))
-    return {r["account_id"]: r["total"] for r in rows}
+
+CHUNK_ROWS_SQL = """
+SELECT a.id, a.loan_id, a.sequence, a.places, a.principal, a.interest, a.fees, a.last_accrual_date,
+       a.days_past_due, a.bucket, a.interest_since, a.interest_posted_since, a.non_accrual, a.status,
+       coalesce(r.total, 0)
+  FROM ledger_account a
+  LEFT JOIN (SELECT account_id, sum(amount) AS total FROM ledger_accrual
+              WHERE account_id = ANY(%(ids)s) AND accrual_date = %(through)s AND NOT reversed
+              GROUP BY account_id) r ON r.account_id = a.id
+ WHERE a.id = ANY(%(ids)s)
+"""
+
+MARK_DONE_SQL = """
+WITH run AS (
+    UPDATE ledger_accrual_run
+       SET chunks_done = chunks_done || to_jsonb(%(index)s::int), accounts_done = accounts_done + %(count)s,
+           status = CASE WHEN jsonb_array_length(chunks_done) + 1 >= chunks_total THEN 'completed' ELSE status END,
+           finished_at = CASE WHEN jsonb_array_length(chunks_done) + 1 >= chunks_total THEN now() ELSE finished_at END
+     WHERE run_id = %(run_id)s AND tenant_id = %(tenant)s AND NOT chunks_done @> to_jsonb(%(index)s::int)
+    RETURNING status, accounts_total, accounts_done
+)
+INSERT INTO bus_outbox (message_id, kind, name, tenant_id, correlation_id, body, created_at, sent_at, attempts,
+                        last_error)
+SELECT %(message_id)s, 'event', %(name)s, %(tenant)s, %(correlation)s,
+       jsonb_set(jsonb_set(jsonb_set(%(body)s::jsonb, '{payload,status}', to_jsonb(run.status)),
+                           '{payload,accounts_total}', to_jsonb(run.accounts_total)),
+                 '{payload,accounts_done}', to_jsonb(run.accounts_done)),
+       now(), NULL, 0, ''
+  FROM run
+RETURNING id
+"""
+
+
+def _progress_row(*, run_id, through: date, summaries: list[dict]) -> dict:
+    """The chunk's ``accrual_run.progressed`` outbox row, serialized before the run row is locked; status and
+    counts are filled in by MARK_DONE_SQL from the run row it updates (same envelope as ``outbox_add``)."""
+    import json
+
+    from common.bus.envelope import Envelope
+    from common.logging import get_correlation_id
+
+    payload = AccrualRunProgressed(run_id=str(run_id), status="running", through=through.isoformat(),
+                                   accounts_total=0, accounts_done=0, accounts=summaries)
+    correlation = get_correlation_id() or _uuid().replace("-", "")
+    envelope = Envelope(event_type=payload.EVENT_TYPE, tenant_id=require_tenant(), correlation_id=correlation,
+                        payload=payload.model_dump(mode="json"))
+    return {"message_id": envelope.event_id, "name": envelope.event_type, "correlation": correlation,
+            "body": json.dumps(envelope.model_dump(mode="json"), separators=(",", ":"))}
+
+
+def _chunk_rows(ids: list[int], through: date) -> dict[int, _Row]:
+    """The chunk's accounts after the run, with today's accrual: one query, no model instances."""
+    with connection.cursor() as cursor:
+        cursor.execute(CHUNK_ROWS_SQL, {"ids": ids, "through": through})
+        return {row[0]: _Row(*row) for row in cursor.fetchall()}
 
 
 def _uuid() -> str:
