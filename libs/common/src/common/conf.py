@@ -31,6 +31,14 @@ def broker_url() -> str:
 
 
 def database(service: str) -> dict:
+    """``LENDSIMPLE_DB_POOL_MAX=<n>`` (n > 0) uses Django 5.2's psycopg pool (at most n connections per
+    process; a request waits up to ``LENDSIMPLE_DB_POOL_TIMEOUT`` s for one instead of opening its own):
+    under ASGI each request otherwise connects anew, and a burst exhausts PostgreSQL's max_connections."""
+    pool_max = env_int("LENDSIMPLE_DB_POOL_MAX", 0)
+    options: dict = {"connect_timeout": 5}
+    if pool_max > 0:
+        options["pool"] = {"min_size": min(2, pool_max), "max_size": pool_max,
+                           "timeout": float(env("LENDSIMPLE_DB_POOL_TIMEOUT", "10"))}
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": env("LENDSIMPLE_DB_NAME", f"lendsimple_{service}"),
@@ -38,9 +46,9 @@ def database(service: str) -> dict:
         "PASSWORD": env("LENDSIMPLE_DB_PASSWORD", ""),
         "HOST": env("LENDSIMPLE_DB_HOST", "127.0.0.1"),
         "PORT": env("LENDSIMPLE_DB_PORT", "5432"),
-        "CONN_MAX_AGE": env_int("LENDSIMPLE_DB_CONN_MAX_AGE", 60),
-        "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": {"connect_timeout": 5},
+        "CONN_MAX_AGE": 0 if pool_max > 0 else env_int("LENDSIMPLE_DB_CONN_MAX_AGE", 60),  # a pool forbids both
+        "CONN_HEALTH_CHECKS": pool_max <= 0,
+        "OPTIONS": options,
         "TEST": {"NAME": env("LENDSIMPLE_TEST_DB_NAME", f"test_lendsimple_{service}")},
     }
 
