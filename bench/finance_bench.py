@@ -76,8 +76,28 @@ def main() -> dict:
         print(f"schedule, 360 months, {dc:13}: {rate:10.1f} schedules/s")
     print(f"accrue() calls                     : {results['accruals_per_s']:10.1f} accruals/s")
     print(f"daily_accruals() postings          : {results['daily_accrual_postings_per_s_31_day_period']:10.1f} postings/s")
-    print(f"written to {RESULTS}")
+    plot(results)
+    print(f"written to {RESULTS} and finance.png")
     return results
+
+
+def plot(results: dict) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import benchlib
+
+    plt = benchlib.pyplot()
+    labels = [f"schedule 360 m, {dc}" for dc in results["schedules_per_s_360_months"]]
+    labels += ["accrue() calls", "daily_accruals() postings"]
+    values = [*results["schedules_per_s_360_months"].values(), results["accruals_per_s"],
+              results["daily_accrual_postings_per_s_31_day_period"]]
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    bars = ax.barh(labels, values, color="#48c")
+    ax.bar_label(bars, labels=[f"{v:,.0f}/s" for v in values], padding=3, fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("operations per second (median, log scale, one core)")
+    ax.set_title("Finance engine (pure Python)")
+    fig.tight_layout()
+    fig.savefig(benchlib.plot_path("finance"), dpi=110)
 
 
 if __name__ == "__main__":
