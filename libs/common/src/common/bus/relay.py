@@ -241,9 +241,11 @@ class Relay:
         if self._listener is not None:
             return
         try:
-            params = connection.get_connection_params()
-            listener = connection.get_new_connection(params)
-            listener.autocommit = True
+            import psycopg
+
+            # A connection of its own, outside Django's pool (LENDSIMPLE_DB_POOL_MAX): it lives as long
+            # as the relay and must not be handed to anyone else.
+            listener = psycopg.connect(**connection.get_connection_params(), autocommit=True)
             listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
             self._listener = listener
         except Exception as exc:  # noqa: BLE001 - without LISTEN the sweep still finds every row
