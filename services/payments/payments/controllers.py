@@ -3,14 +3,19 @@
 import uuid
 
 from common.auth import IsCollector, IsViewer
-from common.errors import ProblemOut, Unprocessable
-from django.http import HttpRequest, HttpResponse
+from common.errors import ProblemOut
+from common.idempotency import (
+    HEADER_DOC,
+    Answer,
+    idempotency_key_from_header,
+    idempotent_response,
+    request_fingerprint,
+)
+from django.http import HttpRequest
 from ninja import Header, Query
 from ninja_extra import api_controller, route
 
 from payments.charging import payment_request_charge
-from payments.errors import MESSAGES, PaymentError
-from payments.idempotency import request_fingerprint
 from payments.schemas import (
     PaymentCreateIn,
     PaymentListOut,
@@ -32,14 +37,13 @@ class PaymentController:
     @route.post("", response={201: PaymentOut, 400: ProblemOut, 401: ProblemOut, 403: ProblemOut, 409: ProblemOut,
                               422: ProblemOut, 503: ProblemOut}, permissions=[IsCollector])
     async def create(self, request: HttpRequest, payload: PaymentCreateIn,
-                     idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
+                     idempotency_key: str | None = Header(None, alias="Idempotency-Key", description=HEADER_DOC)):
         """Record a payment. With `Idempotency-Key` (recommended) a repeat with the same body returns the
         first response and a different body under the same key is a 409; without one, every request is a
         new payment (API.md: writes *accept* the key)."""
-        key = (idempotency_key or "").strip() if idempotency_key is not None else f"auto:{uuid.uuid4()}"
-        if not key or len(key) > 255:
-            raise Unprocessable(MESSAGES[PaymentError.IDEMPOTENCY_KEY_INVALID], code=PaymentError.IDEMPOTENCY_KEY_INVALID,
-                                errors=[{"loc": ["header", "Idempotency-Key"], "msg": "1 to 255 characters"}])
+        # Without a key the payment still gets a record of its own (an unguessable key): every
+        # payment is linked to the row that stored its first response.
+        key = idempotency_key_from_header(idempotency_key) or f"auto:{uuid.uuid4()}"
         fingerprint = request_fingerprint(method="POST", path="/api/v1/payments", body=payload.model_dump(mode="json"))
         intake = await payment_intake(idempotency_key=key, request_hash=fingerprint, loan_id=payload.loan_id,
                                       amount=payload.amount, currency=payload.currency, method=payload.method,
@@ -47,8 +51,7 @@ class PaymentController:
         if intake.payment_id is not None:
             # After commit: a processor outage leaves the payment pending for the sweep, never fails this.
             await payment_request_charge(payment_id=intake.payment_id)
-        return HttpResponse(intake.body, status=intake.status, content_type="application/json",
-                            headers={"Idempotent-Replayed": "false" if intake.payment_id else "true"})
+        return idempotent_response(Answer(intake.status, intake.body, replayed=intake.payment_id is None))
 
     @route.get("", response={200: PaymentListOut, 401: ProblemOut, 403: ProblemOut, 422: ProblemOut})
     async def list(self, loan_id: uuid.UUID | None = None, status: Status | None = None,

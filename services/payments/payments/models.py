@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+from common.idempotency import IdempotencyRecordBase
 from common.tenancy import TenantModel
 from django.db import models
 from django.db.models import Q
@@ -98,40 +99,10 @@ class Payment(TenantModel):
         return self.allocated_principal is not None
 
 
-class IdempotencyState(models.TextChoices):
-    IN_FLIGHT = "in_flight"
-    COMPLETED = "completed"
+class IdempotencyRecord(IdempotencyRecordBase):
+    """One ``Idempotency-Key`` of a tenant (``common.idempotency``) and the payment it created."""
 
-
-class IdempotencyRecord(TenantModel):
-    """One ``Idempotency-Key`` of a tenant: the request it was first used with and the response sent.
-
-    The unique constraint, not a check-then-insert, is what makes two concurrent requests with one
-    key create one payment. ``claim_token`` identifies the request that owns an in-flight key, so a
-    request that outlived its claim (taken over after a crash) cannot complete it.
-    """
-
-    id = models.BigAutoField(primary_key=True)
-    key = models.CharField(max_length=255)
-    request_hash = models.CharField(max_length=64)
-    state = models.CharField(max_length=16, choices=IdempotencyState.choices, default=IdempotencyState.IN_FLIGHT)
-    claim_token = models.UUIDField(default=uuid.uuid4)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.TextField(null=True, blank=True)   # the exact bytes sent (jsonb would reorder keys)
     payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["tenant_id", "key"], name="idempotency_key_once_per_tenant"),
-            models.CheckConstraint(
-                condition=Q(state="in_flight") | Q(response_status__isnull=False, response_body__isnull=False),
-                name="idempotency_completed_has_response"),
-        ]
-
-    def __str__(self) -> str:
-        return f"idempotency key {self.key!r} ({self.state})"
 
 
 class ProcessorCallback(models.Model):

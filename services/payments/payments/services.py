@@ -18,21 +18,21 @@ from common.bus.outbox import command_add, outbox_add
 from common.commands import ALLOCATE_PAYMENT, REVERSE_PAYMENT
 from common.db import run_atomic
 from common.errors import Conflict, Unprocessable
+from common.idempotency import (
+    Claim,
+    Replay,
+    idempotency_begin,
+    idempotency_complete_tx,
+    idempotency_owned_tx,
+    idempotency_release,
+)
 from common.money import AmountError, format_amount, minor_units, parse_amount
 from common.tenancy import require_tenant
 from django.db.models import F
 from django.utils import timezone
 
 from payments.errors import MESSAGES, PAYABLE_LOAN_STATUSES, PaymentError
-from payments.idempotency import (
-    Claim,
-    Replay,
-    idempotency_begin,
-    idempotency_complete_tx,
-    idempotency_release,
-    owned_record_tx,
-)
-from payments.models import TRANSITIONS, Payment, PaymentStatus
+from payments.models import TRANSITIONS, IdempotencyRecord, Payment, PaymentStatus
 from payments.providers.loans import LoanNotFound, loan_fetch
 from payments.schemas import payment_body
 
@@ -100,7 +100,7 @@ async def payment_check_loan(*, loan_id: uuid.UUID, currency: str, value_date: d
 
 def _payment_create_tx(*, claim: Claim, loan_id: uuid.UUID, amount: Decimal, currency: str, method: str,
                        value_date: date, created_by: str) -> tuple[Payment, str]:
-    record = owned_record_tx(claim)
+    record = idempotency_owned_tx(claim)
     payment = Payment.objects.create(loan_id=loan_id, amount=amount, currency=currency, method=method,
                                      value_date=value_date, created_by=created_by,
                                      next_charge_at=timezone.now() + CHARGE_GRACE)
@@ -125,7 +125,7 @@ async def payment_intake(*, idempotency_key: str, request_hash: str, loan_id: uu
     response; a failure after the key was claimed (loan missing, loans service down) releases it and
     stores nothing."""
     value = payment_validate_amount(amount=amount, currency=currency)
-    outcome = await idempotency_begin(key=idempotency_key, request_hash=request_hash)
+    outcome = await idempotency_begin(IdempotencyRecord, key=idempotency_key, request_hash=request_hash)
     if isinstance(outcome, Replay):
         return Intake(outcome.status, outcome.body, None)
     try:
@@ -133,7 +133,7 @@ async def payment_intake(*, idempotency_key: str, request_hash: str, loan_id: uu
         payment, body = await run_atomic(_payment_create_tx, claim=outcome, loan_id=loan_id, amount=value,
                                          currency=currency, method=method, value_date=value_date,
                                          created_by=created_by)
-    except Exception:
+    except BaseException:
         await idempotency_release(outcome)
         raise
     log.info("payment.received", payment_id=str(payment.id), loan_id=str(loan_id))
