@@ -31,10 +31,24 @@ class ProblemJsonAPI(NinjaExtraAPI):
         schema = super().get_openapi_schema(*args, **kwargs)
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
-                for status, response in (operation.get("responses") or {}).items():
+                responses = operation.get("responses") or {}
+                problem = None
+                for status, response in responses.items():
                     content = response.get("content") if isinstance(response, dict) else None
                     if str(status)[:1] in "45" and content and "application/json" in content:
                         content[PROBLEM_JSON] = content.pop("application/json")
+                    if str(status)[:1] == "4" and content and PROBLEM_JSON in content:
+                        problem = content[PROBLEM_JSON]
+                if problem is None:
+                    continue
+                # Parameters and bodies are validated (422); a body may also be unparseable (400) or too large (413).
+                missing = [(422, "Unprocessable Content")] if operation.get("parameters") or \
+                    operation.get("requestBody") else []
+                if operation.get("requestBody"):
+                    missing += [(400, "Bad Request"), (413, "Content Too Large")]
+                for status, description in missing:
+                    if status not in responses and str(status) not in responses:
+                        responses[status] = {"description": description, "content": {PROBLEM_JSON: problem}}
         return schema
 
 
