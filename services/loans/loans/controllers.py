@@ -2,7 +2,8 @@
 
 Roles: viewers read; loan officers create loans and run their lifecycle; admins configure products,
 run accruals, charge off, write off and assign loans. Loans are visible only with a grant (the creator
-gets view and change) unless the caller is an admin or a service; no grant → 404.
+gets view and change) unless the caller is an admin or a service; no grant → 404. The creates (products,
+loans, accrual runs) accept `Idempotency-Key` (``common.idempotency``).
 """
 
 
@@ -11,8 +12,9 @@ from uuid import UUID
 
 from common.auth import IsAdmin, IsLoanOfficer, IsViewer, Principal
 from common.errors import Conflict, ProblemOut
+from common.idempotency import HEADER_DOC, idempotency_key_from_header, idempotent_response
 from django.utils import timezone
-from ninja import Status
+from ninja import Header
 from ninja_extra import ControllerBase, api_controller, route
 
 from loans import selectors, services
@@ -47,6 +49,10 @@ PROBLEMS = {401: ProblemOut, 403: ProblemOut, 404: ProblemOut, 422: ProblemOut}
 WRITE_PROBLEMS = {**PROBLEMS, 409: ProblemOut}
 
 
+def _idempotency_key_header():
+    return Header(None, alias="Idempotency-Key", description=HEADER_DOC)
+
+
 def _page(limit: int, offset: int) -> tuple[int, int]:
     return max(1, min(limit, MAX_LIMIT)), max(0, offset)
 
@@ -59,10 +65,11 @@ class _Base(ControllerBase):
 
 @api_controller("/products", tags=["products"], permissions=[IsViewer])
 class ProductController(_Base):
-    @route.post("", response={201: ProductOut, **PROBLEMS}, permissions=[IsAdmin])
-    async def create_product(self, payload: ProductIn):
-        product = await services.product_create(principal=self.principal, data=payload)
-        return Status(201, product_out(product))
+    @route.post("", response={201: ProductOut, **WRITE_PROBLEMS}, permissions=[IsAdmin])
+    async def create_product(self, payload: ProductIn, idempotency_key: str | None = _idempotency_key_header()):
+        answer = await services.product_create(principal=self.principal, data=payload,
+                                               idempotency_key=idempotency_key_from_header(idempotency_key))
+        return idempotent_response(answer)
 
     @route.get("", response={200: ProductListOut, **PROBLEMS})
     async def list_products(self, currency: str | None = None, limit: int = 50, offset: int = 0):
@@ -88,11 +95,11 @@ class SchedulePreviewController(_Base):
 
 @api_controller("/loans", tags=["loans"], permissions=[IsViewer])
 class LoanController(_Base):
-    @route.post("", response={201: LoanOut, **PROBLEMS, 503: ProblemOut}, permissions=[IsLoanOfficer])
-    async def create_loan(self, payload: LoanCreateIn):
-        loan = await services.loan_create(principal=self.principal, data=payload)
-        loan = await selectors.loan_get(principal=self.principal, loan_id=loan.id)
-        return Status(201, loan_out(loan))
+    @route.post("", response={201: LoanOut, **WRITE_PROBLEMS, 503: ProblemOut}, permissions=[IsLoanOfficer])
+    async def create_loan(self, payload: LoanCreateIn, idempotency_key: str | None = _idempotency_key_header()):
+        answer = await services.loan_create(principal=self.principal, data=payload,
+                                            idempotency_key=idempotency_key_from_header(idempotency_key))
+        return idempotent_response(answer)
 
     @route.get("", response={200: LoanListOut, **PROBLEMS})
     async def list_loans(self, borrower_id: UUID | None = None, status: LoanStatus | None = None,
@@ -192,11 +199,12 @@ class LoanController(_Base):
 
 @api_controller("/accrual-runs", tags=["accrual runs"], permissions=[IsViewer])
 class AccrualRunController(_Base):
-    @route.post("", response={202: AccrualRunOut, **PROBLEMS}, permissions=[IsAdmin])
-    async def start_accrual_run(self, payload: AccrualRunIn):
+    @route.post("", response={202: AccrualRunOut, **WRITE_PROBLEMS}, permissions=[IsAdmin])
+    async def start_accrual_run(self, payload: AccrualRunIn, idempotency_key: str | None = _idempotency_key_header()):
         """Brings every active loan of the tenant up to `through` (the ledger worker does the work)."""
-        run = await services.accrual_run_create(principal=self.principal, through=payload.through)
-        return Status(202, run)
+        answer = await services.accrual_run_create(principal=self.principal, through=payload.through,
+                                                   idempotency_key=idempotency_key_from_header(idempotency_key))
+        return idempotent_response(answer)
 
     @route.get("/{run_id}", response={200: AccrualRunOut, **PROBLEMS})
     async def get_accrual_run(self, run_id: UUID):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
+from common.idempotency import IdempotencyRecordBase
 from common.tenancy.models import TenantModel
 from django.db import models
 from django.db.models import Q
@@ -191,3 +192,10 @@ class AccrualRun(TenantModel):
         constraints = [
             models.CheckConstraint(condition=Q(status__in=AccrualRunStatus.values), name="accrual_run_status_known"),
         ]
+
+
+class IdempotencyRecord(IdempotencyRecordBase):
+    """An ``Idempotency-Key`` of a tenant used on a create (product, loan, accrual run), with the
+    response sent and the id of what it created (``common.idempotency``)."""
+
+    resource_id = models.UUIDField(null=True, blank=True)

@@ -3,6 +3,10 @@
 Every state change of a loan is one sync function run by ``common.db.run_atomic``: it locks the loan
 row (``select_for_update``), checks the transition is legal (409 otherwise), writes, and records its
 event (and ledger command) in the outbox inside the same transaction.
+
+The creates (product, loan, accrual run) take an optional ``Idempotency-Key`` (``common.idempotency``):
+they return the response document as sent (status and exact bytes), and the key's stored answer is
+written in the transaction that creates the record, so a repeat gets the first answer and no copy.
 """
 
 from __future__ import annotations
@@ -17,6 +21,15 @@ from common.bus import catalogue as ev
 from common.bus.outbox import command_add, outbox_add
 from common.db import run_atomic
 from common.errors import Conflict, Forbidden, NotFound, Unprocessable, UpstreamUnavailable
+from common.idempotency import (
+    Answer,
+    Claim,
+    idempotency_complete_tx,
+    idempotency_owned_tx,
+    idempotent,
+    request_fingerprint,
+    response_json,
+)
 from common.money import AmountError, format_amount, minor_units, parse_amount
 from common.permissions import grant
 from common.tenancy import require_tenant
@@ -24,9 +37,10 @@ from django.utils import timezone
 
 from loans.engine import schedule_for, terms_for
 from loans.errors import MESSAGES, LoanError
-from loans.models import AccrualRun, Loan, LoanStatus, Product, ScheduleInstallment
+from loans.models import AccrualRun, IdempotencyRecord, Loan, LoanStatus, Product, ScheduleInstallment
+from loans.presenters import loan_out, product_out
 from loans.providers.borrowers import BorrowersUnavailable, borrower_exists
-from loans.schemas import LoanCreateIn, ProductIn
+from loans.schemas import AccrualRunOut, LoanCreateIn, LoanOut, ProductIn, ProductOut
 
 MAX_ANNUAL_RATE = Decimal(1)  # 100% a year: anything above is refused as a typo, not a product
 ALLOCATION_BUCKETS = ("fees", "interest", "principal")
@@ -38,6 +52,17 @@ def _invalid(code: LoanError, errors: list[dict]) -> Unprocessable:
 
 def _err(loc: str, msg: str) -> dict:
     return {"loc": ["body", *loc.split(".")], "msg": msg}
+
+
+def _once(*, path: str, body: dict, key: str | None, perform) -> Answer:
+    """Run ``perform(claim)`` once per ``Idempotency-Key`` (every time without one)."""
+    return idempotent(IdempotencyRecord, key=key, perform=perform,
+                      request_hash=request_fingerprint(method="POST", path=path, body=body))
+
+
+def _answer_tx(record, status: int, body: str, resource_id: UUID) -> tuple[int, str]:
+    idempotency_complete_tx(record, status=status, body=body, resource_id=resource_id)
+    return status, body
 
 
 # --- products ------------------------------------------------------------------------------------
@@ -94,8 +119,19 @@ def product_validate(data: ProductIn) -> dict:
     }
 
 
-async def product_create(*, principal: Principal, data: ProductIn) -> Product:
-    return await Product.objects.acreate(created_by=principal.subject, **product_validate(data))
+def _product_create_tx(*, claim: Claim | None, principal: Principal, fields: dict) -> tuple[int, str]:
+    record = idempotency_owned_tx(claim)
+    product = Product.objects.create(created_by=principal.subject, **fields)
+    product = Product.objects.get(pk=product.pk)       # as stored, so the answer equals a later GET
+    return _answer_tx(record, 201, response_json(ProductOut, product_out(product)), product.id)
+
+
+async def product_create(*, principal: Principal, data: ProductIn, idempotency_key: str | None = None) -> Answer:
+    """A product (201 and its document); refused with every problem (422) before the key is used."""
+    fields = product_validate(data)
+    return await _once(path="/api/v1/products", body=data.model_dump(mode="json"), key=idempotency_key,
+                       perform=lambda claim: run_atomic(_product_create_tx, claim=claim, principal=principal,
+                                                        fields=fields))
 
 
 # --- loan applications ---------------------------------------------------------------------------
@@ -124,7 +160,9 @@ def loan_amount_validate(product: Product, raw_principal: str, term: int) -> Dec
     return amount
 
 
-def _loan_create_tx(*, principal: Principal, data: LoanCreateIn, product: Product, amount: Decimal) -> Loan:
+def _loan_create_tx(*, claim: Claim | None, principal: Principal, data: LoanCreateIn, product: Product,
+                    amount: Decimal) -> tuple[int, str]:
+    record = idempotency_owned_tx(claim)
     loan = Loan.objects.create(borrower_id=data.borrower_id, product=product, principal=amount,
                                currency=product.currency, term=data.term, annual_rate=product.annual_rate,
                                created_by=principal.subject)
@@ -132,21 +170,31 @@ def _loan_create_tx(*, principal: Principal, data: LoanCreateIn, product: Produc
     outbox_add(ev.LoanCreated(loan_id=str(loan.id), status=loan.status, borrower_id=str(loan.borrower_id),
                               product_id=str(product.id), principal=format_amount(amount, product.currency),
                               currency=product.currency, term=loan.term))
-    return loan
+    loan = Loan.objects.select_related("product").get(pk=loan.pk)
+    return _answer_tx(record, 201, response_json(LoanOut, loan_out(loan)), loan.id)
 
 
-async def loan_create(*, principal: Principal, data: LoanCreateIn) -> Loan:
-    """A pending application, for a borrower the borrowers service knows in this tenant."""
-    product = await _product_for_application(data.product_id)
-    amount = loan_amount_validate(product, data.principal, data.term)
-    try:
-        exists = await borrower_exists(tenant=require_tenant(), borrower_id=data.borrower_id)
-    except BorrowersUnavailable:
-        raise UpstreamUnavailable(MESSAGES[LoanError.BORROWERS_UNAVAILABLE],
-                                  code=LoanError.BORROWERS_UNAVAILABLE.value) from None
-    if not exists:
-        raise _invalid(LoanError.BORROWER_NOT_FOUND, [_err("borrower_id", MESSAGES[LoanError.BORROWER_NOT_FOUND])])
-    return await run_atomic(_loan_create_tx, principal=principal, data=data, product=product, amount=amount)
+async def loan_create(*, principal: Principal, data: LoanCreateIn, idempotency_key: str | None = None) -> Answer:
+    """A pending application (201 and its document), for a borrower the borrowers service knows in
+    this tenant. The checks run under the key: a repeat of a completed create is answered from the
+    key whatever changed since; a refusal releases the key."""
+
+    async def perform(claim: Claim | None) -> tuple[int, str]:
+        product = await _product_for_application(data.product_id)
+        amount = loan_amount_validate(product, data.principal, data.term)
+        try:
+            exists = await borrower_exists(tenant=require_tenant(), borrower_id=data.borrower_id)
+        except BorrowersUnavailable:
+            raise UpstreamUnavailable(MESSAGES[LoanError.BORROWERS_UNAVAILABLE],
+                                      code=LoanError.BORROWERS_UNAVAILABLE.value) from None
+        if not exists:
+            raise _invalid(LoanError.BORROWER_NOT_FOUND,
+                           [_err("borrower_id", MESSAGES[LoanError.BORROWER_NOT_FOUND])])
+        return await run_atomic(_loan_create_tx, claim=claim, principal=principal, data=data, product=product,
+                                amount=amount)
+
+    return await _once(path="/api/v1/loans", body=data.model_dump(mode="json"), key=idempotency_key,
+                       perform=perform)
 
 
 # --- lifecycle -----------------------------------------------------------------------------------
@@ -311,12 +359,17 @@ async def schedule_preview(*, product_id: UUID, principal: str, term: int, disbu
 
 # --- accrual runs --------------------------------------------------------------------------------
 
-def _accrual_run_create_tx(*, principal: Principal, through: date) -> AccrualRun:
+def _accrual_run_create_tx(*, claim: Claim | None, principal: Principal, through: date) -> tuple[int, str]:
+    record = idempotency_owned_tx(claim)
     run = AccrualRun.objects.create(through=through, requested_by=principal.subject)
     command_add(commands.ACCRUE_PORTFOLIO, args=[str(run.id), through.isoformat()])
-    return run
+    run = AccrualRun.objects.get(pk=run.pk)
+    return _answer_tx(record, 202, response_json(AccrualRunOut, run), run.id)
 
 
-async def accrual_run_create(*, principal: Principal, through: date) -> AccrualRun:
-    """Record the run and send the worker's portfolio-accrual command in the same transaction."""
-    return await run_atomic(_accrual_run_create_tx, principal=principal, through=through)
+async def accrual_run_create(*, principal: Principal, through: date, idempotency_key: str | None = None) -> Answer:
+    """Record the run and send the worker's portfolio-accrual command in the same transaction (202);
+    with a key, a repeat answers with the first run instead of starting another."""
+    return await _once(path="/api/v1/accrual-runs", body={"through": through.isoformat()}, key=idempotency_key,
+                       perform=lambda claim: run_atomic(_accrual_run_create_tx, claim=claim, principal=principal,
+                                                        through=through))
