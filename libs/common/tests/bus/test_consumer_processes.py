@@ -56,31 +56,44 @@ def test_relay_and_consumer_survive_the_broker_dropping_every_connection(spawn, 
     relay.wait_for_log("relay.started")
     consumer.wait_for_log("consumer.ready")
 
-    # when events (and a few commands) keep committing while the broker closes all their connections twice
+    # when events (and a few commands) keep committing while the broker closes all their connections,
+    # twice, each time with more traffic right behind the drop
     markers = [f"storm-{i}" for i in range(600)]
     command_queue = f"{NAMESPACE}.cmds"
+    channel.queue_declare(command_queue, durable=True)
+    channel.queue_purge(command_queue)
 
-    def write():
+    def write(chunk: list[str]) -> None:
+        add_probes(chunk)
+        with tenant_context("acme"), transaction.atomic():
+            command_add("tests.record_tenant", args=[chunk[0]], queue=command_queue)
+
+    def background_writer():
         from django.db import connection
 
         try:
             for start in range(0, len(markers), 30):
-                add_probes(markers[start:start + 30])
-                with tenant_context("acme"), transaction.atomic():
-                    command_add("tests.record_tenant", args=[f"cmd-{start}"], queue=command_queue)
-                time.sleep(0.1)
+                write(markers[start:start + 30])
+                time.sleep(0.25)
         finally:
             connection.close()
 
-    writer = threading.Thread(target=write)
+    writer = threading.Thread(target=background_writer)
     writer.start()
     try:
-        wait_until(lambda: BusEffect.all_tenants.count() >= 60, timeout=60, message="traffic flowing")
-        assert drop_connections() >= 3        # relay (events + commands) and consumer
-        wait_until(lambda: BusEffect.all_tenants.count() >= 300, timeout=60, message="traffic flowing again")
-        assert drop_connections() >= 3
+        wait_until(lambda: OutboxMessage.objects.filter(sent_at__isnull=False).count() >= 90, timeout=60,
+                   message="traffic flowing")
+        dropped = [drop_connections()]
+        extra = [f"after-drop-1-{i}" for i in range(30)]
+        write(extra)
+        wait_until(lambda: len(relay.logged("relay.broker_connected")) >= 2
+                   and len(consumer.logged("consumer.ready")) >= 2, timeout=60, message="both reconnected")
+        dropped.append(drop_connections())
+        markers += extra + [f"after-drop-2-{i}" for i in range(30)]
+        write(markers[-30:])
     finally:
         writer.join(120)
+    assert min(dropped) >= 2, dropped       # at least the relay's and the consumer's
 
     # then every row is sent, and every event's effect is there exactly once
     wait_until(lambda: not OutboxMessage.objects.filter(sent_at__isnull=True).exists(), timeout=60,
@@ -95,9 +108,11 @@ def test_relay_and_consumer_survive_the_broker_dropping_every_connection(spawn, 
     seen = set()
     while (got := channel.basic_get(command_queue, auto_ack=True))[0] is not None:
         seen.add(got[1].headers["id"])
-    assert seen == command_ids and len(command_ids) == 20
-    # and both noticed the drops and reconnected, and stop gracefully on SIGTERM
-    assert consumer.logged("consumer.connection_lost")
-    assert len(relay.logged("relay.broker_connected")) >= 2
+    assert seen == command_ids and len(command_ids) == 22
+    # and both noticed both drops and reconnected after each, and stop gracefully on SIGTERM
+    assert len(consumer.logged("consumer.connection_lost")) >= 2
+    assert len(consumer.logged("consumer.ready")) >= 3
+    assert len(relay.logged("relay.broker_error")) >= 2
+    assert len(relay.logged("relay.broker_connected")) >= 3
     assert relay.stop() == 0 and consumer.stop() == 0
     assert relay.logged("relay.stopped") and consumer.logged("consumer.stopped")

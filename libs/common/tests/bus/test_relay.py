@@ -71,8 +71,11 @@ def test_relay_publishes_persistent_events_with_ids_and_tenant_and_marks_them_se
 
 
 def test_relay_sends_commands_by_name_with_the_row_id_as_task_id_and_the_tenant_header(amqp):
-    # given a committed command for a queue of this run
+    # given a committed command for a queue of this run (emptied of other tests' commands)
     queue = f"{NAMESPACE}.cmds"
+    channel = amqp.channel()
+    channel.queue_declare(queue, durable=True)
+    channel.queue_purge(queue)
     with tenant_context("acme"), transaction.atomic():
         task_id = command_add("tests.record_tenant", args=["cmd-marker"], queue=queue, correlation_id="corr-2")
 
@@ -80,7 +83,6 @@ def test_relay_sends_commands_by_name_with_the_row_id_as_task_id_and_the_tenant_
     assert Relay().drain() == 1
 
     # then Celery's message is on the queue, recognisable by the row's id, tenant in the headers
-    channel = amqp.channel()
     wait_until(lambda: queue_depth(channel, queue) == 1, timeout=10, message="the command message")
     method, props, body = channel.basic_get(queue, auto_ack=True)
     assert props.headers["id"] == str(task_id)
