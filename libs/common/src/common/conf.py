@@ -37,7 +37,7 @@ def database(service: str) -> dict:
     pool_max = env_int("LENDSIMPLE_DB_POOL_MAX", 0)
     options: dict = {"connect_timeout": 5}
     if pool_max > 0:
-        options["pool"] = {"min_size": min(2, pool_max), "max_size": pool_max,
+        options["pool"] = {"min_size": 1, "max_size": pool_max,
                            "timeout": float(env("LENDSIMPLE_DB_POOL_TIMEOUT", "10"))}
     return {
         "ENGINE": "django.db.backends.postgresql",
