@@ -26,17 +26,41 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def release_connection(using: str | None = None) -> None:
+    """After a call on an executor thread: hand the connection back.
+
+    With Django's psycopg pool configured, closing returns it to the pool (a thread that kept it would
+    starve the pool); without one, the thread keeps its connection for the next call (``CONN_MAX_AGE``)
+    unless it is broken."""
+    conn = connections[using or "default"]
+    if conn.connection is None:
+        return
+    if conn.settings_dict.get("OPTIONS", {}).get("pool") or conn.errors_occurred or conn.needs_rollback:
+        conn.close()
+
+
 def _atomic_call(fn: Callable[P, R], using: str | None, *args: P.args, **kwargs: P.kwargs) -> R:
     close_old_connections()
     try:
         with transaction.atomic(using=using):
             return fn(*args, **kwargs)
     finally:
-        # Executor threads outlive the call: never leave a broken or idle-in-transaction
-        # connection behind for the next caller on this thread.
-        conn = connections[using or "default"]
-        if conn.connection is not None and (conn.errors_occurred or conn.needs_rollback):
-            conn.close()
+        # Executor threads outlive the call: never leave a broken, idle-in-transaction or
+        # pool-owned connection behind on this thread.
+        release_connection(using)
+
+
+def _plain_call(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    close_old_connections()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        release_connection()
+
+
+async def run_sync(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run a sync (non-atomic) ORM function on an executor thread, handing its connection back after."""
+    return await sync_to_async(functools.partial(_plain_call, fn), thread_sensitive=False)(*args, **kwargs)
 
 
 async def run_atomic(fn: Callable[P, R], /, *args: P.args, using: str | None = None, **kwargs: P.kwargs) -> R:

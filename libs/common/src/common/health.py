@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-from asgiref.sync import sync_to_async
 from django.db import connections
 from django.http import HttpResponse, JsonResponse
 from django.urls import path
 
 from common.conf import broker_url
+from common.db import run_sync
 from common.metrics import render
 
 _BROKER_CACHE: dict[str, float] = {}
@@ -40,7 +40,7 @@ async def readyz(request):
     checks = {}
     for name, check in (("database", _check_database), ("broker", _check_broker)):
         try:
-            await asyncio.wait_for(sync_to_async(check, thread_sensitive=False)(), timeout=3)
+            await asyncio.wait_for(run_sync(check), timeout=3)
             checks[name] = "ok"
         except Exception as exc:  # readiness reports any failure; it never raises
             checks[name] = f"unavailable: {type(exc).__name__}"

@@ -11,11 +11,11 @@ the async functions below are one ``sync_to_async`` hop each, as ARCHITECTURE.md
 
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import models
 
 from common.auth import Principal
+from common.db import run_sync
 
 DEFAULT_PERMS = ("view", "change")
 
@@ -69,17 +69,17 @@ def visible(principal: Principal, queryset: models.QuerySet, perm: str = "view")
 
 
 async def agrant(obj: models.Model, *, tenant: str, subject: str, perms=DEFAULT_PERMS) -> None:
-    await sync_to_async(grant, thread_sensitive=False)(obj, tenant=tenant, subject=subject, perms=perms)
+    await run_sync(grant, obj, tenant=tenant, subject=subject, perms=perms)
 
 
 async def ahas_object_perm(principal: Principal, obj: models.Model, perm: str = "view") -> bool:
     if principal.sees_all and getattr(obj, "tenant_id", principal.tenant) == principal.tenant:
         return True
-    return await sync_to_async(has_object_perm, thread_sensitive=False)(principal, obj, perm)
+    return await run_sync(has_object_perm, principal, obj, perm)
 
 
 async def avisible(principal: Principal, queryset: models.QuerySet, perm: str = "view") -> models.QuerySet:
     """Async: resolves the guardian subquery once (the returned queryset is lazy and async-usable)."""
     if principal.sees_all:
         return queryset
-    return await sync_to_async(visible, thread_sensitive=False)(principal, queryset, perm)
+    return await run_sync(visible, principal, queryset, perm)
