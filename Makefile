@@ -5,8 +5,6 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PY := .venv/bin/python
 export LENDSIMPLE_JWT_SECRET ?= lendsimple-dev-secret-do-not-use-in-production
-TEST_VHOST := lendsimple_test
-SUITES := libs/common services/borrowers services/loans services/payments services/accrual-worker
 
 .PHONY: help install services dbs migrate run stop test test-e2e lint fmt bench chaos fuzz clean
 
@@ -41,21 +39,10 @@ run: install services
 stop:
 	@$(PY) scripts/stack.py stop
 
-# Tests use their own RabbitMQ vhost, so a running `make run` stack never takes their messages.
-test-vhost: services
-	@rabbitmqctl -q add_vhost $(TEST_VHOST) 2>/dev/null || true
-	@rabbitmqctl -q set_permissions -p $(TEST_VHOST) guest ".*" ".*" ".*" >/dev/null
-
-test: install test-vhost
-	@export LENDSIMPLE_BROKER_URL=amqp://guest:guest@127.0.0.1:5672/$(TEST_VHOST); \
-	start=$$(date +%s); failed=""; \
-	for suite in $(SUITES); do \
-	  echo "=== $$suite"; \
-	  (cd $$suite && $(CURDIR)/.venv/bin/python -m pytest -q -p no:randomly) || failed="$$failed $$suite"; \
-	done; \
-	if [ -d tests ]; then echo "=== tests (end to end)"; $(PY) -m pytest -q tests || failed="$$failed tests"; fi; \
-	echo "all suites took $$(( $$(date +%s) - start ))s"; \
-	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
+# Tests use their own RabbitMQ vhosts (one per suite, see scripts/test_all.sh), so a running
+# `make run` stack never takes their messages.
+test: install services
+	@bash scripts/test_all.sh
 
 lint: install
 	@.venv/bin/ruff check .

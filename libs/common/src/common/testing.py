@@ -1,7 +1,7 @@
 """Test helpers shared by every suite: tokens, polling, a real Celery worker on the real broker.
 
 Tests run against the real PostgreSQL and RabbitMQ (``LENDSIMPLE_DB_*`` and ``LENDSIMPLE_BROKER_URL``;
-``make test`` points the broker at the ``lendsimple_test`` vhost so a running ``make run`` stack never
+``make test`` points each suite at its own vhost (``lendsimple_test_<suite>``) so a running ``make run`` stack never
 steals a test's messages). Where those variables are unset and a Docker daemon answers, suites may
 start both with testcontainers (``maybe_start_containers``).
 """
