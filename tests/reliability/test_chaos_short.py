@@ -3,6 +3,8 @@ worker, relays and consumers are SIGKILLed 5 times and every broker connection i
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from chaos import run_chaos
 
@@ -12,7 +14,9 @@ def test_payments_survive_kills_and_a_broker_drop_exactly_once(stack):
     # given the running stack and a seeded fault schedule
     # when 500 payments are posted at a steady rate while the faults happen
     report = run_chaos(stack, payments=500, loans=50, kills=5, drops=1, seed=11, rate=6, quiesce_timeout=150)
-    print("\n".join(report.lines()))
+    figures = "\n".join(report.lines())
+    print(figures)
+    (Path(__file__).resolve().parents[2] / ".run" / "chaos-short.txt").write_text(figures + "\n")
     # then the system went quiet, every accepted payment was allocated exactly once, money adds up,
     # every journal entry balances, the loans' projections equal the ledger and no dead letter is left
     assert report.kills == 5 and report.drops == 1

