@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
+from django.db import DataError
 from django.http import Http404, HttpResponse
 from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError
@@ -141,6 +142,13 @@ def install_exception_handlers(api) -> None:
         return problem_response(413, f"the request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes",
                                 code="payload_too_large")
 
+    def on_data_error(request, exc: DataError):
+        # SQLSTATE class 22 (data exception): a value from the request that its column cannot hold (a NUL
+        # byte in text, an integer beyond bigint, ...). Bad input, not a server fault.
+        log.warning("request.data_error", path=request.path, error=str(exc)[:200])
+        return problem_response(422, "a value in the request is out of range or not valid",
+                                code="validation_error")
+
     def on_unexpected(request, exc: Exception):
         log.exception("request.failed", path=request.path, method=request.method)
         return problem_response(500, "an unexpected error occurred; it has been logged", code="internal_error")
@@ -148,6 +156,7 @@ def install_exception_handlers(api) -> None:
     api.add_exception_handler(Exception, on_unexpected)
     api.add_exception_handler(TenantNotSet, on_tenant_not_set)
     api.add_exception_handler(RequestDataTooBig, on_too_big)
+    api.add_exception_handler(DataError, on_data_error)
     api.add_exception_handler(Http404, on_not_found)
     api.add_exception_handler(ObjectDoesNotExist, on_not_found)
     api.add_exception_handler(HttpError, on_http_error)
