@@ -33,7 +33,7 @@ def bus(monkeypatch):
     thread.start()
     from common.testing import wait_until
 
-    wait_until(lambda: consumer.queues is not None, timeout=20, message="consumer ready")
+    wait_until(lambda: consumer.queues is not None, timeout=60, message="consumer ready")
     yield relay_mod.Relay()
     stop.set()
     thread.join(timeout=20)
@@ -75,7 +75,7 @@ async def test_created_borrowers_are_checked_through_the_bus_and_an_outage_is_re
         async def both_checked():
             return (await _status(ok["id"]), await _status(bad["id"])) == ("verified", "failed")
 
-        await await_until(both_checked, timeout=30, message="both borrowers checked")
+        await await_until(both_checked, timeout=90, message="both borrowers checked")
         shown = (await client.get(f"/api/v1/borrowers/{ok['id']}", headers=OFFICER)).json()
     assert shown["identity_reference"].startswith("sbx_idv_")
     state = await asandbox(identity)
