@@ -148,9 +148,9 @@ def own_stack(prefix: str, *, keep: bool = False):
                   env={"LENDSIMPLE_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{prefix}"})
     stack.vhost = prefix
     drop_databases([stack.db_name(s) for s in SERVICES])
-    stack.prepare()
-    stack.start()
     try:
+        stack.prepare()
+        stack.start()
         stack.wait_ready(timeout=180)
         yield stack
     finally:
