@@ -12,10 +12,15 @@ LOGS="$ROOT/.run/test-logs"
 mkdir -p "$LOGS"
 rm -f "$LOGS"/*.log "$LOGS"/*.rc
 
+ctl() { timeout 60 rabbitmqctl -q "$@"; }   # never hang the run on a busy broker
+
 vhost() {  # a fresh vhost per suite: no queue or message left over from an earlier run
-  rabbitmqctl -q delete_vhost "$1" >/dev/null 2>&1 || true
-  rabbitmqctl -q add_vhost "$1" >/dev/null
-  rabbitmqctl -q set_permissions -p "$1" guest ".*" ".*" ".*" >/dev/null
+  for _ in 1 2 3; do
+    ctl delete_vhost "$1" >/dev/null 2>&1
+    ctl add_vhost "$1" >/dev/null 2>&1 && ctl set_permissions -p "$1" guest ".*" ".*" ".*" >/dev/null && return 0
+    sleep 5
+  done
+  echo "could not create the RabbitMQ vhost $1" >&2
 }
 
 run_suite() {  # run_suite <dir>

@@ -20,8 +20,8 @@ VHOST = DB_PREFIX
 
 
 def _ensure_vhost() -> None:
-    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", VHOST], capture_output=True)
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", VHOST], check=True, capture_output=True)
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", VHOST], capture_output=True, timeout=120)
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", VHOST], check=True, capture_output=True, timeout=120)
     subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"], check=True,
                    capture_output=True)
 
