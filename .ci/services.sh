@@ -25,6 +25,18 @@ if ! pg_up; then
 fi
 pg_up || { echo "PostgreSQL does not answer on 127.0.0.1:5432"; exit 1; }
 
+# The suites start whole stacks (17 processes) and fire hundreds of concurrent requests; without a
+# connection pool each concurrent ASGI request holds its own connection, so PostgreSQL's default of 100
+# connections is not enough. Raise it once (takes effect after a restart).
+max_conn=$(psql -h 127.0.0.1 -U postgres -tAc 'show max_connections' 2>/dev/null || echo 0)
+if [ "${max_conn:-0}" -lt 400 ]; then
+  echo "raising PostgreSQL max_connections from $max_conn to 400"
+  psql -h 127.0.0.1 -U postgres -qc 'ALTER SYSTEM SET max_connections = 400' \
+    && $SUDO pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main restart || true
+  for _ in $(seq 60); do pg_up && break; sleep 1; done
+fi
+pg_up || { echo "PostgreSQL does not answer on 127.0.0.1:5432"; exit 1; }
+
 if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
   echo "starting RabbitMQ"
   $SUDO rabbitmq-server -detached || true
