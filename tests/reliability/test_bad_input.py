@@ -100,8 +100,6 @@ def test_schema_shaped_bad_values_are_4xx_problems_and_store_nothing(stack, api,
     assert counts(api, loan["id"]) == before
 
 
-@pytest.mark.xfail(strict=True, reason="loans bug (issue #11): disbursing on 9999-12-31 is a 500 (ValueError year "
-                   "10000 is out of range in common.finance.dates.add_months via loans.engine.schedule_for)")
 def test_an_out_of_range_disbursement_date_is_refused_and_the_loan_stays_approved(api):
     # given an approved loan
     loan = new_loan(api)

@@ -125,12 +125,17 @@ class ScheduleOut(Schema):
     totals: AmountsOut
 
 
+# A schedule must end inside the calendar: a 360-month loan disbursed at the edge of year 9999 would
+# fall due in year 10000. Business dates are bounded to a range any real book lives in.
+BUSINESS_DATE_MIN, BUSINESS_DATE_MAX = date(1900, 1, 1), date(2200, 12, 31)
+
+
 class SchedulePreviewIn(StrictSchema):
     product_id: UUID
     principal: DecimalString
     term: StrictInt
-    disbursement_date: date
-    first_payment_date: date | None = None
+    disbursement_date: date = Field(..., ge=BUSINESS_DATE_MIN, le=BUSINESS_DATE_MAX)
+    first_payment_date: date | None = Field(None, ge=BUSINESS_DATE_MIN, le=BUSINESS_DATE_MAX)
 
 
 class LoanCreateIn(StrictSchema):
@@ -185,8 +190,8 @@ class CancelIn(StrictSchema):
 
 
 class DisburseIn(StrictSchema):
-    disbursement_date: date
-    first_payment_date: date | None = None
+    disbursement_date: date = Field(..., ge=BUSINESS_DATE_MIN, le=BUSINESS_DATE_MAX)
+    first_payment_date: date | None = Field(None, ge=BUSINESS_DATE_MIN, le=BUSINESS_DATE_MAX)
 
 
 class LossIn(StrictSchema):
