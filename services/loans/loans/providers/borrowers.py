@@ -6,13 +6,11 @@ anything else (down, 5xx after retries, an unexpected status) → ``BorrowersUna
 
 from __future__ import annotations
 
-import asyncio
 from uuid import UUID
 
 import httpx
 import structlog
-from common.auth import service_token
-from common.logging import get_correlation_id
+from common.service_http import ServiceUnreachable, service_get
 from django.conf import settings
 
 log = structlog.get_logger(__name__)
@@ -32,25 +30,10 @@ def borrowers_url() -> str:
 
 async def borrower_exists(*, tenant: str, borrower_id: UUID) -> bool:
     url = f"{borrowers_url()}/api/v1/borrowers/{borrower_id}"
-    headers = {"Authorization": f"Bearer {service_token(tenant=tenant, service='loans')}"}
-    if correlation_id := get_correlation_id():
-        headers["X-Correlation-ID"] = correlation_id
-    last_error = ""
-    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                response = await client.get(url, headers=headers)
-            except httpx.TransportError as exc:
-                last_error = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code == 200:
-                    return True
-                if response.status_code == 404:
-                    return False
-                last_error = f"status {response.status_code}"
-                if response.status_code < 500:
-                    break  # a 4xx other than 404 will not get better by retrying (e.g. a rejected token)
-            if attempt < ATTEMPTS:
-                await asyncio.sleep(BACKOFF_SECONDS * attempt)
-    log.warning("borrowers.unavailable", url=url, error=last_error)
-    raise BorrowersUnavailable(last_error)
+    try:
+        response = await service_get(url, tenant=tenant, caller="loans", timeout=TIMEOUT, attempts=ATTEMPTS,
+                                     backoff_seconds=BACKOFF_SECONDS)
+    except ServiceUnreachable as exc:
+        log.warning("borrowers.unavailable", url=url, error=str(exc))
+        raise BorrowersUnavailable(str(exc)) from exc
+    return response.status_code == 200

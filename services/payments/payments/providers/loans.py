@@ -7,15 +7,14 @@ the client, and the caller stores nothing.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import date
 
 import httpx
 import structlog
-from common.auth import service_token
 from common.errors import UpstreamUnavailable
+from common.service_http import ServiceUnreachable, service_get
 from django.conf import settings
 
 log = structlog.get_logger(__name__)
@@ -44,27 +43,18 @@ def _loans_url() -> str:
 async def loan_fetch(*, tenant_id: str, loan_id: uuid.UUID) -> LoanView:
     """The loan as the loans service reports it; ``LoanNotFound`` when it does not exist for the tenant."""
     url = f"{_loans_url()}/api/v1/loans/{loan_id}"
-    last_error = "no attempt"
-    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
-        for attempt in range(1, ATTEMPTS + 1):
-            headers = {"Authorization": f"Bearer {service_token(tenant=tenant_id, service='payments')}"}
-            try:
-                response = await client.get(url, headers=headers)
-            except httpx.HTTPError as exc:
-                last_error = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code == 404:
-                    raise LoanNotFound(str(loan_id))
-                if response.status_code == 200:
-                    return _parse(response.json())
-                last_error = f"HTTP {response.status_code}"
-                if response.status_code < 500:
-                    break   # a 4xx other than 404 will not get better by asking again
-            log.warning("loans.fetch_failed", loan_id=str(loan_id), attempt=attempt, error=last_error)
-            if attempt < ATTEMPTS:
-                await asyncio.sleep(BACKOFF_SECONDS * attempt)
-    raise UpstreamUnavailable(f"the loans service could not be reached to check the loan ({last_error}); "
-                              "nothing was recorded, retry later", code="loans_unavailable")
+    try:
+        response = await service_get(url, tenant=tenant_id, caller="payments", timeout=TIMEOUT, attempts=ATTEMPTS,
+                                     backoff_seconds=BACKOFF_SECONDS)
+    except ServiceUnreachable as exc:
+        raise UpstreamUnavailable(f"the loans service could not be reached to check the loan ({exc}); "
+                                  "nothing was recorded, retry later", code="loans_unavailable") from exc
+    if response.status_code == 404:
+        raise LoanNotFound(str(loan_id))
+    if response.status_code != 200:
+        raise UpstreamUnavailable(f"the loans service answered {response.status_code} for the loan; nothing was "
+                                  "recorded", code="loans_unavailable")
+    return _parse(response.json())
 
 
 def _parse(body: dict) -> LoanView:

@@ -1,0 +1,44 @@
+"""Service-to-service GETs (docs/integration.md): a service token for the tenant, the correlation id,
+timeouts, bounded retries with linear back-off on transport errors and 5xx. A 4xx is an answer (the
+caller decides what a 404 means); anything else after the last attempt is ``ServiceUnreachable``."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import structlog
+
+from common.auth import service_token
+from common.logging import get_correlation_id
+
+log = structlog.get_logger(__name__)
+
+
+class ServiceUnreachable(Exception):
+    """The other service gave no usable answer after every attempt."""
+
+
+async def service_get(url: str, *, tenant: str, caller: str, timeout: httpx.Timeout | float,
+                      attempts: int = 3, backoff_seconds: float = 0.2) -> httpx.Response:
+    """GET ``url`` as ``caller`` acting for ``tenant``; returns the 2xx or 4xx response."""
+    last_error = "no attempt"
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        for attempt in range(1, attempts + 1):
+            headers = {"Authorization": f"Bearer {service_token(tenant=tenant, service=caller)}"}
+            if correlation_id := get_correlation_id():
+                headers["X-Correlation-ID"] = correlation_id
+            try:
+                response = await client.get(url, headers=headers)
+            except httpx.TransportError as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code == 404 or 200 <= response.status_code < 300:
+                    return response
+                last_error = f"status {response.status_code}"
+                if response.status_code < 500:
+                    break  # a 4xx other than 404 (e.g. a rejected token) will not get better by retrying
+            log.warning("service_http.attempt_failed", url=url, attempt=attempt, error=last_error)
+            if attempt < attempts:
+                await asyncio.sleep(backoff_seconds * attempt)
+    raise ServiceUnreachable(last_error)
