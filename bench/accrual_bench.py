@@ -147,6 +147,15 @@ SELECT count(*), coalesce(sum(r.amount), 0),
 """
 
 
+def settle(connection) -> None:
+    """Before each measurement: vacuum what the previous one left (the floor is rolled back, so without this
+    the portfolio run would step over 100,000 dead account versions and the next floor over the run's) and
+    checkpoint, so neither pays the other's garbage or a checkpoint's writes."""
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE) ledger_account, ledger_accrual, bus_outbox")
+        cursor.execute("CHECKPOINT")
+
+
 def run_floor(connection, day: date) -> tuple[float, tuple]:
     """The floor, rolled back; constraints made immediate so its FK checks are paid as the run pays them."""
     from django.db import transaction
@@ -166,19 +175,18 @@ def run_floor(connection, day: date) -> tuple[float, tuple]:
 
 def run_portfolio(workers: int, day: date) -> float:
     from common.tenancy import tenant_context
-    from django.db import connections, transaction
+    from django.db import transaction
     from ledger import portfolio
     from ledger.models import AccrualRun
 
     run_id = uuid.uuid4()
 
     def chunk(args):
+        # As a worker thread runs the chunk tasks: its connection stays open from one chunk to the next
+        # (CONN_MAX_AGE); it is closed when the pool's thread exits.
         index, lo, hi = args
-        try:
-            with tenant_context(TENANT), transaction.atomic():
-                return portfolio.process_chunk(run_id=run_id, through=day, index=index, lo=lo, hi=hi)
-        finally:
-            connections.close_all()
+        with tenant_context(TENANT), transaction.atomic():
+            return portfolio.process_chunk(run_id=run_id, through=day, index=index, lo=lo, hi=hi)
 
     started = time.perf_counter()
     with tenant_context(TENANT), transaction.atomic():
@@ -208,6 +216,11 @@ AMOUNTS_SQL = """SELECT a.principal, r.amount FROM ledger_accrual r JOIN ledger_
                   WHERE a.tenant_id = %s AND r.accrual_date = %s ORDER BY a.id LIMIT %s"""
 
 
+def result_name(accounts: int) -> str:
+    """bench/results/accrual.json for the default size, accrual_<N>.json for another (the 1,000,000 run)."""
+    return "accrual" if accounts == 100_000 else f"accrual_{accounts}"
+
+
 def plot(result: dict) -> None:
     plt = benchlib.pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
@@ -222,7 +235,7 @@ def plot(result: dict) -> None:
     ax.legend(loc="lower right")
     ax.set_title(f"Portfolio accrual, {result['accounts']:,} loans, 2 shared cores")
     fig.tight_layout()
-    fig.savefig(benchlib.plot_path("accrual"), dpi=110)
+    fig.savefig(benchlib.plot_path(result_name(result["accounts"])), dpi=110)
 
 
 def main() -> dict:
@@ -266,7 +279,9 @@ def main() -> dict:
     n, runs = args.accounts, []
     for k in range(args.runs):
         day = DAY + timedelta(days=k)
+        settle(connection)
         floor_s, floor_fp = run_floor(connection, day)
+        settle(connection)
         portfolio_s = run_portfolio(args.workers, day)
         per_loan_s = run_per_loan(sample_ids, day)
         with connection.cursor() as cursor:
@@ -303,7 +318,7 @@ def main() -> dict:
         "targets": {"loans_per_s": 33_000, "vs_per_loan": 50, "vs_floor_max": 1.5},
     }
     print(json.dumps({k: v for k, v in result.items() if k not in ("runs", "machine")}, indent=2))
-    benchlib.write_result("accrual", result)
+    benchlib.write_result(result_name(n), result)
     plot(result)
     if not identical:
         print("MISMATCH between the paths", file=sys.stderr)

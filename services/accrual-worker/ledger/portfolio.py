@@ -5,12 +5,12 @@ are expressed in SQL so a chunk of thousands of accounts costs a handful of stat
 1. lock the chunk's accounts (``FOR UPDATE``, id order — the same order every writer uses);
 2. accounts whose non-accrual day falls inside the window go through the engine one by one (rare);
 3. late fees: one INSERT ... SELECT ... ON CONFLICT DO NOTHING over the unpaid installments;
-4. daily accrual: one INSERT ... SELECT over generate_series (catch-up of missed days included) using
-   ``ledger_cumulative_interest`` (exactly ``common.finance.accrue``), ON CONFLICT DO NOTHING, and an
-   UPDATE ... FROM of the accounts in the same statement;
-5. days past due and bucket: one UPDATE ... FROM;
-6. journal: one summarized entry per product and day for the accrual and for late fees;
-7. outbox: delinquency changes, late-fee transactions, and one ``accrual_run.progressed`` event.
+4. the day itself, one statement: the accrual rows (catch-up of missed days included) from
+   ``ledger_cumulative_interest`` (exactly ``common.finance.accrue``), ON CONFLICT DO NOTHING, and one
+   UPDATE of each account (balances, accrual clock, days past due, bucket) returning its progress summary
+   rendered as JSON;
+5. journal: one summarized entry per product and day for the accrual and for late fees;
+6. outbox: delinquency changes, late-fee transactions, and one ``accrual_run.progressed`` event.
 
 Idempotent per account and day (``last_accrual_date`` guard and the unique (account, day) index), so a
 chunk may run twice or concurrently with another run of the same tenant.
@@ -18,14 +18,13 @@ chunk may run twice or concurrently with another run of the same tenant.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
 from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
 
 from common.bus.catalogue import AccrualRunProgressed, DelinquencyChanged, TransactionPosted
 from common.bus.outbox import NOTIFY_CHANNEL
-from common.finance._util import fmt_money
 from common.tenancy import require_tenant
 from django.conf import settings
 from django.db import connection
@@ -43,13 +42,39 @@ BUCKET_SQL = """CASE WHEN {d} = 0 THEN 'current' WHEN {d} < 30 THEN 'dpd_1_29' W
 SCOPE = "a.tenant_id = %(tenant)s AND a.id BETWEEN %(lo)s AND %(hi)s AND a.status = 'open' " \
         "AND a.last_accrual_date < %(through)s AND NOT (a.id = ANY(%(engine_ids)s))"
 
-ENGINE_IDS_SQL = """
-SELECT a.id FROM ledger_account a
-WHERE a.tenant_id = %(tenant)s AND a.id BETWEEN %(lo)s AND %(hi)s AND a.status = 'open'
-  AND a.last_accrual_date < %(through)s AND NOT a.non_accrual
-  AND a.oldest_unpaid_due + a.non_accrual_after_days <= %(through)s
+# The chunk's accounts locked in id order (the order every writer uses), each flagged when its non-accrual day
+# falls inside the window (those go through the engine).
+LOCK_SQL = """
+SELECT a.id, coalesce(a.last_accrual_date < %(through)s AND NOT a.non_accrual
+                      AND a.oldest_unpaid_due + a.non_accrual_after_days <= %(through)s, false)
+  FROM ledger_account a
+ WHERE a.tenant_id = %(tenant)s AND a.id BETWEEN %(lo)s AND %(hi)s AND a.status = 'open'
+ ORDER BY a.id FOR UPDATE
 """
 
+# Events rendered by the statements themselves, in the envelope ``outbox_add`` writes (tested equal to it).
+OUTBOX_INSERT = """INSERT INTO bus_outbox (message_id, kind, name, tenant_id, correlation_id, body, created_at, sent_at,
+                            attempts, last_error)"""
+
+
+def envelope_sql(event_id: str, payload: str) -> str:
+    return (f"jsonb_build_object('event_id', {event_id}, 'event_type', %(event_type)s, 'occurred_at', %(occurred_at)s, "
+            f"'tenant_id', %(tenant)s, 'correlation_id', %(correlation)s, 'causation_id', NULL, 'payload', {payload})")
+
+
+LATE_FEE_PAYLOAD = """jsonb_build_object(
+    'loan_id', c.loan_id, 'sequence', c.seq, 'transaction_id', c.transaction_id, 'kind', 'late_fee',
+    'effective_date', c.effective_date, 'amount', c.amount, 'breakdown', jsonb_build_object('fees', c.amount),
+    'reference', c.reference)"""
+
+DELINQUENCY_PAYLOAD = """jsonb_build_object(
+    'loan_id', c.loan_id, 'sequence', c.sequence, 'as_of', to_char(%(through)s::date, 'YYYY-MM-DD'),
+    'days_past_due', c.days_past_due, 'previous_bucket', c.old_bucket, 'bucket', c.bucket,
+    'non_accrual', c.non_accrual)"""
+
+# Late fees: the fee rows, the accounts' fee balances, one ``transaction_posted`` (kind late_fee) per fee — its
+# sequence is the account's after the chunk, as the day's UPDATE below bumps every account in SCOPE once — and
+# the fees per product and day for the summarized journal.
 LATE_FEES_SQL = f"""
 WITH ins AS (
     INSERT INTO ledger_fee (account_id, kind, installment_number, payment_id, assessed_on, amount, reversed)
@@ -66,25 +91,57 @@ WITH ins AS (
     UPDATE ledger_account a SET fees = a.fees + s.total
       FROM (SELECT account_id, sum(amount) AS total FROM ins GROUP BY account_id) s
      WHERE a.id = s.account_id
-    RETURNING a.id
+    RETURNING a.id, a.loan_id, a.sequence, a.places, a.product_id
+), charged AS (
+    SELECT gen_random_uuid() AS event_id, gen_random_uuid()::text AS transaction_id, u.loan_id, u.sequence + 1 AS seq,
+           to_char(i.assessed_on, 'YYYY-MM-DD') AS effective_date, round(i.amount, u.places)::text AS amount,
+           'installment:' || i.installment_number AS reference
+      FROM ins i JOIN upd u ON u.id = i.account_id
+), posted AS (
+    {OUTBOX_INSERT}
+    SELECT c.event_id, 'event', %(event_type)s, %(tenant)s, %(correlation)s,
+           {envelope_sql("c.event_id", LATE_FEE_PAYLOAD)},
+           now(), NULL, 0, ''
+      FROM charged c
 )
-SELECT ins.account_id, ins.installment_number, ins.assessed_on, ins.amount, a.product_id
-  FROM ins JOIN ledger_account a ON a.id = ins.account_id
+SELECT u.product_id, i.assessed_on, sum(i.amount)
+  FROM ins i JOIN upd u ON u.id = i.account_id
+ GROUP BY u.product_id, i.assessed_on
 """
 
+# An account's entry in the progress event, rendered as JSON text by concatenation (several times cheaper than
+# json_build_object on 100,000 rows; every value is a uuid, a number, an ISO date under ``datestyle = ISO``, a
+# boolean or one of the fixed bucket/status words, so nothing needs escaping). Amounts with the account's places.
+SUMMARY_SQL = """('{"loan_id":"' || a.loan_id || '","sequence":' || a.sequence
+    || ',"balances":{"principal":"' || round(a.principal, a.places) || '","interest":"' || round(a.interest, a.places)
+    || '","fees":"' || round(a.fees, a.places) || '","total":"' || round(a.principal + a.interest + a.fees, a.places)
+    || '"},"last_accrual_date":"' || a.last_accrual_date || '","accrued":"' || round(coalesce(agg.today, 0), a.places)
+    || '","days_past_due":' || a.days_past_due || ',"delinquency_bucket":"' || a.bucket
+    || '","accrual_since":"' || a.interest_since
+    || '","interest_accrued_since":"' || round(a.interest_posted_since, a.places)
+    || '","non_accrual":' || a.non_accrual || ',"status":"' || a.status || '"}')"""
+
+# One statement per chunk does the day's work for every account in scope, and writes each account row once
+# (a HOT update): the accrual rows (catch-up days included) from ``ledger_cumulative_interest`` (exactly
+# ``common.finance.accrue``), the balances, the accrual clock, days past due and bucket, and a
+# ``delinquency_changed`` event for every bucket change. It returns the day's accrual per product and date (for
+# the summarized journal) and, in one more row, the accounts' entries for the progress event, rendered by
+# PostgreSQL (the same documents ``ledger.events.account_summary`` builds; a test holds them equal).
 ACCRUAL_SQL = f"""
 WITH src AS (
     SELECT a.id, a.principal, a.annual_rate, a.day_count, a.interest_since, a.interest_posted_since,
-           a.last_accrual_date, a.places, a.rounding_mode, a.product_id
+           a.last_accrual_date, a.places, a.rounding_mode, a.product_id, a.non_accrual, a.bucket AS old_bucket,
+           greatest(0, %(through)s::date - coalesce(a.oldest_unpaid_due, %(through)s::date)) AS dpd
       FROM ledger_account a
-     WHERE {SCOPE} AND NOT a.non_accrual
+     WHERE {SCOPE}
 ), days AS (
-    SELECT src.id, src.product_id, src.interest_since, src.principal, src.interest_posted_since, d::date AS day,
+    SELECT src.id, src.interest_since, src.principal, src.interest_posted_since, d::date AS day,
            ledger_cumulative_interest(src.principal, src.annual_rate, src.day_count, src.interest_since, d::date,
                                       src.places, src.rounding_mode) AS cum
       FROM src, generate_series(src.last_accrual_date + 1, %(through)s::date, interval '1 day') AS d
+     WHERE NOT src.non_accrual
 ), rows AS (
-    SELECT id, product_id, day, cum, interest_since, principal,
+    SELECT id, day, cum, interest_since, principal,
            cum - coalesce(lag(cum) OVER (PARTITION BY id ORDER BY day), interest_posted_since) AS amount
       FROM days
 ), ins AS (
@@ -93,33 +150,34 @@ WITH src AS (
     ON CONFLICT (account_id, accrual_date) WHERE NOT reversed DO NOTHING
     RETURNING account_id, accrual_date, amount, cumulative
 ), agg AS (
-    SELECT account_id, sum(amount) AS total, (array_agg(cumulative ORDER BY accrual_date DESC))[1] AS last_cum
+    SELECT account_id, sum(amount) AS total, (array_agg(cumulative ORDER BY accrual_date DESC))[1] AS last_cum,
+           sum(amount) FILTER (WHERE accrual_date = %(through)s) AS today
       FROM ins GROUP BY account_id
 ), upd AS (
     UPDATE ledger_account a
-       SET interest = a.interest + agg.total, interest_posted_since = agg.last_cum,
-           last_accrual_date = %(through)s, sequence = a.sequence + 1, updated_at = now()
-      FROM agg WHERE a.id = agg.account_id
-    RETURNING a.id
+       SET interest = a.interest + coalesce(agg.total, 0),
+           interest_posted_since = coalesce(agg.last_cum, a.interest_posted_since),
+           last_accrual_date = %(through)s, sequence = a.sequence + 1, updated_at = now(),
+           days_past_due = src.dpd, bucket = {BUCKET_SQL.format(d="src.dpd")}
+      FROM src LEFT JOIN agg ON agg.account_id = src.id
+     WHERE a.id = src.id
+    RETURNING a.loan_id, a.sequence, src.old_bucket, a.bucket, a.days_past_due, a.non_accrual,
+              {SUMMARY_SQL} AS summary
+), changed AS (
+    SELECT gen_random_uuid() AS event_id, upd.* FROM upd WHERE upd.old_bucket <> upd.bucket
+), delinquency AS (
+    {OUTBOX_INSERT}
+    SELECT c.event_id, 'event', %(event_type)s, %(tenant)s, %(correlation)s,
+           {envelope_sql("c.event_id", DELINQUENCY_PAYLOAD)},
+           now(), NULL, 0, ''
+      FROM changed c
+), journal AS (
+    SELECT src.product_id, ins.accrual_date, sum(ins.amount) AS total
+      FROM ins JOIN src ON src.id = ins.account_id GROUP BY src.product_id, ins.accrual_date
 )
-SELECT r.product_id, i.accrual_date, sum(i.amount)
-  FROM ins i JOIN (SELECT DISTINCT id, product_id FROM src) r ON r.id = i.account_id
- GROUP BY r.product_id, i.accrual_date
-"""
-
-TOUCH_SQL = f"""
-UPDATE ledger_account a SET last_accrual_date = %(through)s, sequence = a.sequence + 1, updated_at = now()
- WHERE {SCOPE}
-"""
-
-DPD_SQL = f"""
-UPDATE ledger_account a SET days_past_due = s.dpd, bucket = {BUCKET_SQL.format(d="s.dpd")}
-  FROM (SELECT a.id, a.bucket AS old_bucket,
-               greatest(0, %(through)s::date - coalesce(a.oldest_unpaid_due, %(through)s::date)) AS dpd
-          FROM ledger_account a
-         WHERE a.tenant_id = %(tenant)s AND a.id = ANY(%(ids)s)) s
- WHERE a.id = s.id AND (a.days_past_due <> s.dpd OR a.bucket <> {BUCKET_SQL.format(d="s.dpd")})
-RETURNING a.id, s.old_bucket, a.bucket, a.days_past_due
+SELECT product_id, accrual_date, total, NULL::text FROM journal
+UNION ALL
+SELECT NULL, NULL, NULL, string_agg(summary, ',') FROM upd
 """
 
 
@@ -180,62 +238,45 @@ def process_chunk(*, run_id, through: date, index: int, lo: int, hi: int) -> int
         # The planner cannot know generate_series yields ~1 day per account and would JIT-compile these
         # statements for millions of rows: seconds of compilation for milliseconds of work.
         cursor.execute("SET LOCAL jit = off")
-        cursor.execute("SELECT a.id FROM ledger_account a WHERE a.tenant_id = %(tenant)s "
-                       "AND a.id BETWEEN %(lo)s AND %(hi)s AND a.status = 'open' ORDER BY a.id FOR UPDATE", params)
-        ids = [row[0] for row in cursor.fetchall()]
-        cursor.execute(ENGINE_IDS_SQL, params)
-        engine_ids = [row[0] for row in cursor.fetchall()]
+        cursor.execute("SET LOCAL datestyle = 'ISO, YMD'")      # dates rendered into the progress event
+        cursor.execute(LOCK_SQL, params)
+        locked = cursor.fetchall()
+        engine_ids = [account_id for account_id, by_engine in locked if by_engine]
         params["engine_ids"] = engine_ids
         _advance_with_engine(engine_ids, through)
 
-        cursor.execute(LATE_FEES_SQL, params)
+        cursor.execute(LATE_FEES_SQL, {**params, **_envelope_params(TransactionPosted)})
         fees = cursor.fetchall()
-        cursor.execute(ACCRUAL_SQL, params)
-        accrued = cursor.fetchall()
-        cursor.execute(TOUCH_SQL, params)
-        set_based = [i for i in ids if i not in set(engine_ids)]
-        cursor.execute(DPD_SQL, {**params, "ids": set_based})
-        changes = cursor.fetchall()
-
-    fee_days: dict[tuple, Decimal] = defaultdict(Decimal)
-    for _, _, assessed_on, amount, product_id in fees:
-        fee_days[(product_id, assessed_on)] += amount
-    _post_summaries(tenant, "late_fee", [(p, d, a) for (p, d), a in fee_days.items()], journal.fee_assessed)
-    _post_summaries(tenant, "accrual", accrued, journal.accrual)
-
-    by_id = _chunk_rows(ids, through)
-    payloads = []
-    for account_id, number, assessed_on, amount, _ in fees:
-        account = by_id[account_id]
-        payloads.append(TransactionPosted(
-            loan_id=str(account.loan_id), sequence=account.sequence, transaction_id=_uuid(), kind="late_fee",
-            effective_date=assessed_on.isoformat(), amount=fmt_money(amount, account.places),
-            breakdown={"fees": fmt_money(amount, account.places)}, reference=f"installment:{number}"))
-    for account_id, old_bucket, bucket, dpd in changes:
-        if old_bucket != bucket:
-            account = by_id[account_id]
-            payloads.append(DelinquencyChanged(
-                loan_id=str(account.loan_id), sequence=account.sequence, as_of=through.isoformat(),
-                days_past_due=dpd, previous_bucket=old_bucket, bucket=bucket, non_accrual=account.non_accrual))
-    outbox_bulk(payloads)
+        cursor.execute(ACCRUAL_SQL, {**params, **_envelope_params(DelinquencyChanged)})
+        accrued, summaries = [], []
+        for product_id, day, amount, rendered in cursor.fetchall():
+            if day is not None:
+                accrued.append((product_id, day, amount))
+            elif rendered:
+                summaries.append(rendered)
+    if engine_ids:
+        for account in _engine_rows(engine_ids, through):
+            summaries.append(json.dumps(events.account_summary(account, account.accrued), separators=(",", ":")))
+    _post_summaries(tenant, "late_fee", sorted(fees), journal.fee_assessed)
+    _post_summaries(tenant, "accrual", sorted(accrued), journal.accrual)
 
     # The run row is the one row every chunk of the run writes, and its lock is held until commit: take it
-    # last, with everything costly done before — the progress event built and serialized, the deferred
+    # last, with everything costly done before — the progress event rendered (the accounts' summaries come
+    # rendered from PostgreSQL; only the run's status and counts are spliced in under the lock), the deferred
     # FK and journal-balance checks run now (SET CONSTRAINTS ... IMMEDIATE) rather than at commit — so the
     # run row is locked for one UPDATE + INSERT and the commit, and chunks do not queue behind each other.
-    progress = _progress_row(run_id=run_id, through=through,
-                             summaries=[events.account_summary(by_id[i], by_id[i].accrued) for i in ids])
+    progress = _progress_row(run_id=run_id, through=through, accounts_json="[" + ",".join(summaries) + "]")
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute(MARK_DONE_SQL, {"run_id": run_id, "tenant": tenant, "index": index, "count": len(ids),
+        cursor.execute(MARK_DONE_SQL, {"run_id": run_id, "tenant": tenant, "index": index, "count": len(locked),
                                        **progress})
         if cursor.fetchone() is not None:
             cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
-    return len(ids)
+    return len(locked)
 
 
-class _Row(NamedTuple):
-    """The columns of an account the chunk's events read (duck-types ``Account`` for ``ledger.events``)."""
+class _EngineRow(NamedTuple):
+    """An account advanced by the engine, re-read (duck-types ``Account`` for ``ledger.events``)."""
 
     id: int
     loan_id: object
@@ -254,7 +295,7 @@ class _Row(NamedTuple):
     accrued: Decimal
 
 
-CHUNK_ROWS_SQL = """
+ENGINE_ROWS_SQL = """
 SELECT a.id, a.loan_id, a.sequence, a.places, a.principal, a.interest, a.fees, a.last_accrual_date,
        a.days_past_due, a.bucket, a.interest_since, a.interest_posted_since, a.non_accrual, a.status,
        coalesce(r.total, 0)
@@ -263,6 +304,7 @@ SELECT a.id, a.loan_id, a.sequence, a.places, a.principal, a.interest, a.fees, a
               WHERE account_id = ANY(%(ids)s) AND accrual_date = %(through)s AND NOT reversed
               GROUP BY account_id) r ON r.account_id = a.id
  WHERE a.id = ANY(%(ids)s)
+ ORDER BY a.id
 """
 
 MARK_DONE_SQL = """
@@ -277,37 +319,74 @@ WITH run AS (
 INSERT INTO bus_outbox (message_id, kind, name, tenant_id, correlation_id, body, created_at, sent_at, attempts,
                         last_error)
 SELECT %(message_id)s, 'event', %(name)s, %(tenant)s, %(correlation)s,
-       jsonb_set(jsonb_set(jsonb_set(%(body)s::jsonb, '{payload,status}', to_jsonb(run.status)),
-                           '{payload,accounts_total}', to_jsonb(run.accounts_total)),
-                 '{payload,accounts_done}', to_jsonb(run.accounts_done)),
+       (%(head)s || to_json(run.status)::text || ',"accounts_total":' || run.accounts_total
+        || ',"accounts_done":' || run.accounts_done || ',"accounts":' || %(accounts)s || '}' || %(tail)s)::jsonb,
        now(), NULL, 0, ''
   FROM run
 RETURNING id
 """
 
+_PAYLOAD_MARK = "@@payload@@"
 
-def _progress_row(*, run_id, through: date, summaries: list[dict]) -> dict:
-    """The chunk's ``accrual_run.progressed`` outbox row, serialized before the run row is locked; status and
-    counts are filled in by MARK_DONE_SQL from the run row it updates (same envelope as ``outbox_add``)."""
-    import json
 
+def _progress_row(*, run_id, through: date, accounts_json: str) -> dict:
+    """The chunk's ``accrual_run.progressed`` outbox row (same envelope as ``outbox_add`` writes), rendered
+    before the run row is locked: MARK_DONE_SQL splices in the run's status and counts from the row it
+    updates, and the accounts' summaries (a JSON array) as given."""
     from common.bus.envelope import Envelope
     from common.logging import get_correlation_id
 
-    payload = AccrualRunProgressed(run_id=str(run_id), status="running", through=through.isoformat(),
-                                   accounts_total=0, accounts_done=0, accounts=summaries)
     correlation = get_correlation_id() or _uuid().replace("-", "")
-    envelope = Envelope(event_type=payload.EVENT_TYPE, tenant_id=require_tenant(), correlation_id=correlation,
-                        payload=payload.model_dump(mode="json"))
+    envelope = Envelope(event_type=AccrualRunProgressed.EVENT_TYPE, tenant_id=require_tenant(),
+                        correlation_id=correlation, payload={})
+    doc = envelope.model_dump(mode="json")
+    doc["payload"] = _PAYLOAD_MARK
+    head, tail = json.dumps(doc, separators=(",", ":")).split(json.dumps(_PAYLOAD_MARK))
+    head += "{" + json.dumps({"run_id": str(run_id), "through": through.isoformat()},
+                             separators=(",", ":"))[1:-1] + ',"status":'
     return {"message_id": envelope.event_id, "name": envelope.event_type, "correlation": correlation,
-            "body": json.dumps(envelope.model_dump(mode="json"), separators=(",", ":"))}
+            "head": head, "tail": tail, "accounts": accounts_json}
 
 
-def _chunk_rows(ids: list[int], through: date) -> dict[int, _Row]:
-    """The chunk's accounts after the run, with today's accrual: one query, no model instances."""
+def _envelope_params(payload_type) -> dict:
+    """What an event rendered in SQL needs for its envelope: type, correlation id, time (as Envelope dumps it)."""
+    from common.bus.envelope import Envelope
+    from common.logging import get_correlation_id
+
+    correlation = get_correlation_id() or _uuid().replace("-", "")
+    envelope = Envelope(event_type=payload_type.EVENT_TYPE, tenant_id=require_tenant(), correlation_id=correlation,
+                        payload={}).model_dump(mode="json")
+    return {"event_type": envelope["event_type"], "correlation": correlation, "occurred_at": envelope["occurred_at"]}
+
+
+def _envelope_params(payload_type) -> dict:
+    """What an event rendered in SQL needs for its envelope: type, correlation id, time (as Envelope dumps it)."""
+    from common.bus.envelope import Envelope
+    from common.logging import get_correlation_id
+
+    correlation = get_correlation_id() or _uuid().replace("-", "")
+    envelope = Envelope(event_type=payload_type.EVENT_TYPE, tenant_id=require_tenant(), correlation_id=correlation,
+                        payload={}).model_dump(mode="json")
+    return {"event_type": envelope["event_type"], "correlation": correlation, "occurred_at": envelope["occurred_at"]}
+
+
+class _FeeAccount(NamedTuple):
+    loan_id: object
+    sequence: int
+    places: int
+
+
+def _fee_accounts(ids: list[int]) -> dict[int, _FeeAccount]:
+    """Accounts charged a late fee in this chunk, as they stand after it (their events carry the sequence)."""
     with connection.cursor() as cursor:
-        cursor.execute(CHUNK_ROWS_SQL, {"ids": ids, "through": through})
-        return {row[0]: _Row(*row) for row in cursor.fetchall()}
+        cursor.execute("SELECT id, loan_id, sequence, places FROM ledger_account WHERE id = ANY(%s)", [ids])
+        return {row[0]: _FeeAccount(*row[1:]) for row in cursor.fetchall()}
+
+
+def _engine_rows(ids: list[int], through: date) -> list[_EngineRow]:
+    with connection.cursor() as cursor:
+        cursor.execute(ENGINE_ROWS_SQL, {"ids": ids, "through": through})
+        return [_EngineRow(*row) for row in cursor.fetchall()]
 
 
 def _uuid() -> str:

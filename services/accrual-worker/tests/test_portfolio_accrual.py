@@ -7,10 +7,14 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
+from common.bus.catalogue import AccrualRunProgressed, DelinquencyChanged, TransactionPosted
+from common.bus.envelope import Envelope
+from common.bus.models import OutboxMessage
 from common.finance import DAY_COUNTS, accrue, add_months
+from common.finance._util import fmt_money
 from common.tenancy import tenant_context
 from django.db import connection, transaction
-from ledger import portfolio, services
+from ledger import events, portfolio, services
 from ledger.models import Account, Accrual, AccrualRun, Fee, JournalEntry
 from tests.factories import bulk_open, disbursed_event
 
@@ -158,3 +162,65 @@ def test_sql_cumulative_interest_equals_common_finance_accrue_including_exact_ha
                           already_posted=Decimal(0), places=places, mode=mode).cumulative
             assert got == want, case
     assert Fraction(1) == 1
+
+
+def test_progress_events_carry_each_account_as_the_per_loan_path_renders_it():
+    # given 300 mixed loans (JPY, USD and KWD places, some late, some going non-accrual on the way)
+    through = date(2024, 4, 20)
+    seed("events", mixed_events(300, seed=11))
+    with tenant_context("events"):
+        behind = {str(i) for i in Account.objects.filter(last_accrual_date__lt=through).values_list("loan_id", flat=True)}
+    before = set(OutboxMessage.objects.values_list("id", flat=True))
+    # when a portfolio run brings them up (chunks of 100, weeks of catch-up)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(portfolio, "CHUNK_SIZE", 100)
+        run = run_portfolio("events", through)
+    # then every account the run moved appears once (those disbursed later have nothing to report), rendered
+    # exactly as ledger.events.account_summary renders the stored row
+    progressed = [m.body for m in OutboxMessage.objects.exclude(id__in=before).filter(
+        name=AccrualRunProgressed.EVENT_TYPE).order_by("id")]
+    summaries = [a for body in progressed for a in body["payload"]["accounts"]]
+    assert len(summaries) == len(behind) > 250 and {s["loan_id"] for s in summaries} == behind
+    today = dict(Accrual.objects.filter(accrual_date=through, reversed=False).values_list("account__loan_id", "amount"))
+    with tenant_context("events"):
+        accounts = {str(a.loan_id): a for a in Account.objects.all()}
+        assert Account.objects.filter(non_accrual=True).exists()        # the engine path ran too
+    for summary in summaries:
+        account = accounts[summary["loan_id"]]
+        assert summary == events.account_summary(account, today.get(account.loan_id, Decimal(0))), summary
+    # and each bucket change is one delinquency event in the envelope every other event has
+    changes = [Envelope.model_validate(m.body) for m in OutboxMessage.objects.exclude(id__in=before).filter(
+        name=DelinquencyChanged.EVENT_TYPE)]
+    assert len(changes) > 10
+    for envelope in changes:
+        change = DelinquencyChanged.model_validate(envelope.payload)
+        account = accounts[change.loan_id]
+        assert envelope.tenant_id == "events" and envelope.event_type == DelinquencyChanged.EVENT_TYPE
+        assert change.model_dump() == {"loan_id": str(account.loan_id), "sequence": account.sequence,
+                                       "as_of": "2024-04-20", "days_past_due": account.days_past_due,
+                                       "previous_bucket": change.previous_bucket, "bucket": account.bucket,
+                                       "non_accrual": account.non_accrual}
+        assert change.previous_bucket != change.bucket
+    assert len({e.event_id for e in changes}) == len(changes)
+    # and each late fee is one transaction_posted event, as the per-loan path renders it (accounts the engine
+    # advanced, on their way to non-accrual, emit theirs through ledger.events)
+    fees = {(str(f.account.loan_id), f.installment_number): f for f in Fee.objects.select_related("account")
+            .filter(kind="late_fee", account__tenant_id="events", account__non_accrual=False)}
+    posted = [e for e in (Envelope.model_validate(m.body) for m in OutboxMessage.objects.exclude(id__in=before)
+                          .filter(name=TransactionPosted.EVENT_TYPE))
+              if e.payload["kind"] == "late_fee" and not accounts[e.payload["loan_id"]].non_accrual]
+    assert len(posted) == len(fees) > 5
+    for envelope in posted:
+        fee_event = TransactionPosted.model_validate(envelope.payload)
+        fee = fees[(fee_event.loan_id, int(fee_event.reference.removeprefix("installment:")))]
+        account = accounts[fee_event.loan_id]
+        amount = fmt_money(fee.amount, account.places)
+        assert fee_event.model_dump() == {
+            "loan_id": fee_event.loan_id, "sequence": account.sequence, "transaction_id": fee_event.transaction_id,
+            "kind": "late_fee", "effective_date": fee.assessed_on.isoformat(), "amount": amount,
+            "breakdown": {"fees": amount}, "reference": f"installment:{fee.installment_number}"}
+    assert len({e.payload["transaction_id"] for e in posted}) == len(posted)
+    # and the last event says the run completed, with its counts
+    assert progressed[-1]["payload"]["status"] == "completed"
+    assert progressed[-1]["payload"]["accounts_done"] == progressed[-1]["payload"]["accounts_total"] == 300
+    assert run.accounts_done == 300
