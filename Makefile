@@ -52,7 +52,9 @@ fmt: install
 	@.venv/bin/ruff check --fix .
 	@.venv/bin/ruff format .
 
+# wrk (Debian's package) drives the API reads benchmark; installed if missing.
 bench: install services
+	@command -v wrk >/dev/null || (apt-get install -y wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y wrk))
 	@for b in bench/*_bench.py; do echo "=== $$b"; $(PY) $$b || exit 1; done
 
 clean:

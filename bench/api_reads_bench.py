@@ -9,7 +9,7 @@ two references on the same row and the same worker counts:
 - ceiling: the loans service's own Django/ninja-extra stack (same settings, middleware, JWT auth, permission
   class) answering a route with no database access (bench/refapps/nodb_urls.py).
 The loan read is measured for a loan officer holding the object grant (the guardian-checked path) and for a
-tenant admin. Medians of --runs runs of --duration s each. Writes bench/results/api_reads.json and .png.
+tenant admin; it runs as shipped (common.adb: one statement on the event loop, pooled connections). Medians of --runs runs of --duration s each. Writes bench/results/api_reads.json and .png.
 """
 
 from __future__ import annotations
@@ -110,7 +110,6 @@ def stop_server(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, 9)
 
 
-POOL = {"LENDSIMPLE_DB_POOL_MAX": "16"}   # common.conf: Django 5.2's psycopg pool
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
@@ -195,10 +194,8 @@ def main() -> None:
                             data["officer"], workers, data, args))
         rows.append(measure("loan read (officer, guardian grant)", "loans_service.asgi:application", loan_path,
                             data["officer"], workers, data, args))
-        rows.append(measure("loan read (officer) + psycopg pool", "loans_service.asgi:application", loan_path,
-                            data["officer"], workers, data, args, POOL))
-        rows.append(measure("loan read (tenant admin) + pool", "loans_service.asgi:application", loan_path,
-                            data["admin"], workers, data, args, POOL))
+        rows.append(measure("loan read (tenant admin)", "loans_service.asgi:application", loan_path,
+                            data["admin"], workers, data, args))
     result = {"machine": machine, "connections": args.connections, "duration_s": args.duration, "runs": args.runs,
               "workers": args.workers, "load_tool": "wrk -t2 (same 2 cores as the servers)", "rows": rows,
               "target": {"rps": 1000, "p99_ms": 50}}

@@ -1,6 +1,6 @@
 import os
 
-from django.core.asgi import get_asgi_application
+from common.asgi import get_asgi_application
 
 os.environ["DJANGO_SETTINGS_MODULE"] = "nodb_settings"
 application = get_asgi_application()

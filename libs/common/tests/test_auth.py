@@ -8,7 +8,7 @@ from common.testing import bearer
 
 
 def _client():
-    from django.core.asgi import get_asgi_application
+    from common.asgi import get_asgi_application
 
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=get_asgi_application()), base_url="http://testserver")
 

@@ -4,7 +4,7 @@ from common.testing import bearer
 
 
 def _client():
-    from django.core.asgi import get_asgi_application
+    from common.asgi import get_asgi_application
 
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=get_asgi_application()), base_url="http://testserver")
 
@@ -43,3 +43,44 @@ async def test_health_endpoints():
     assert ready.status_code == 200, ready.text
     assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
     assert b"lendsimple_http_requests_total" in metrics.content
+
+
+async def test_database_refusing_connections_is_503_with_retry_after_not_500():
+    async with _client() as client:
+        response = await client.get("/api/v1/probe/db-busy", headers=bearer("acme"))
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["type"].endswith("/database_unavailable")
+
+
+async def test_api_responses_carry_the_security_headers_without_the_admin_middlewares():
+    # the API skips sessions/CSRF/auth/messages (admin only) but keeps what SecurityMiddleware adds
+    async with _client() as client:
+        response = await client.get("/api/v1/probe/whoami", headers=bearer("acme"))
+    assert response.status_code == 200
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "same-origin"
+    assert response.headers["cross-origin-opener-policy"] == "same-origin"
+    assert "set-cookie" not in response.headers and "vary" not in response.headers
+
+
+async def test_auth_and_role_checks_run_on_the_event_loop(monkeypatch):
+    # no sync_to_async hop for the bearer check, a role permission, parameter parsing or response rendering
+    # (each would queue on the one thread-sensitive executor thread every request of the worker shares)
+    import asgiref.sync
+    import ninja.operation
+
+    hops = []
+    real = asgiref.sync.sync_to_async
+
+    def counting(fn, *args, **kwargs):
+        hops.append(getattr(fn, "__qualname__", repr(fn)))
+        return real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(ninja.operation, "sync_to_async", counting)
+    monkeypatch.setattr(asgiref.sync, "sync_to_async", counting)
+    async with _client() as client:
+        response = await client.post("/api/v1/probe/officer-only", headers=bearer("acme", "loan_officer"))
+    assert response.status_code == 200
+    assert hops == []

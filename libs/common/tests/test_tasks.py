@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _asgi_client():
-    from django.core.asgi import get_asgi_application
+    from common.asgi import get_asgi_application
 
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=get_asgi_application()), base_url="http://testserver")
 

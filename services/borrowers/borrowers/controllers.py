@@ -4,6 +4,7 @@ import re
 import uuid
 from typing import Any
 
+from common.api import Controller
 from common.auth import IsAdmin, IsLoanOfficer, IsViewer
 from common.errors import BadRequest, ProblemOut
 from ninja import Header, Query, Schema, Status
@@ -68,7 +69,7 @@ def _idempotency_key(key: str | None) -> str | None:
 
 
 @api_controller("/borrowers", tags=["borrowers"], permissions=[IsViewer])
-class BorrowerController:
+class BorrowerController(Controller):
     def _etag(self, borrower) -> None:
         self.context.response["ETag"] = f'"{borrower.version}"'
 

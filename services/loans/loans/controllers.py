@@ -10,12 +10,13 @@ loans, accrual runs) accept `Idempotency-Key` (``common.idempotency``).
 from datetime import date
 from uuid import UUID
 
+from common.api import Controller
 from common.auth import IsAdmin, IsLoanOfficer, IsViewer, Principal
 from common.errors import Conflict, ProblemOut
 from common.idempotency import HEADER_DOC, idempotency_key_from_header, idempotent_response
 from django.utils import timezone
 from ninja import Header
-from ninja_extra import ControllerBase, api_controller, route
+from ninja_extra import api_controller, route
 
 from loans import selectors, services
 from loans.errors import MESSAGES, LoanError
@@ -57,7 +58,7 @@ def _page(limit: int, offset: int) -> tuple[int, int]:
     return max(1, min(limit, MAX_LIMIT)), max(0, offset)
 
 
-class _Base(ControllerBase):
+class _Base(Controller):
     @property
     def principal(self) -> Principal:
         return self.context.request.auth
@@ -112,7 +113,7 @@ class LoanController(_Base):
 
     @route.get("/{loan_id}", response={200: LoanOut, **PROBLEMS})
     async def get_loan(self, loan_id: UUID):
-        return loan_out(await selectors.loan_get(principal=self.principal, loan_id=loan_id))
+        return loan_out(await selectors.loan_read(principal=self.principal, loan_id=loan_id))
 
     async def _changeable(self, loan_id: UUID) -> None:
         await selectors.loan_get(principal=self.principal, loan_id=loan_id, perm="change")

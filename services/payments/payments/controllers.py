@@ -2,6 +2,7 @@
 
 import uuid
 
+from common.api import Controller
 from common.auth import IsCollector, IsViewer
 from common.errors import ProblemOut
 from common.idempotency import (
@@ -33,7 +34,7 @@ MAX_LIMIT = 200
 
 
 @api_controller("/payments", tags=["payments"], permissions=[IsViewer])
-class PaymentController:
+class PaymentController(Controller):
     @route.post("", response={201: PaymentOut, 400: ProblemOut, 401: ProblemOut, 403: ProblemOut, 409: ProblemOut,
                               422: ProblemOut, 503: ProblemOut}, permissions=[IsCollector])
     async def create(self, request: HttpRequest, payload: PaymentCreateIn,
@@ -74,7 +75,7 @@ class PaymentController:
 
 
 @api_controller("/webhooks", tags=["webhooks"], auth=None, permissions=[])
-class WebhookController:
+class WebhookController(Controller):
     @route.post("/processor", response={200: WebhookAckOut, 400: ProblemOut, 401: ProblemOut})
     async def processor(self, request: HttpRequest):
         """Processor callbacks, signed with HMAC-SHA256 over `timestamp.body` (`X-Processor-Timestamp`,

@@ -193,7 +193,7 @@ def processor(_processor_process, settings):
 
 @pytest.fixture(scope="session")
 def _payments_server(django_db_setup):
-    from django.core.asgi import get_asgi_application
+    from common.asgi import get_asgi_application
 
     with ThreadedServer(get_asgi_application()) as server:
         yield server

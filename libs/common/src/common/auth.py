@@ -20,7 +20,7 @@ if __name__ == "__main__":  # the CLI needs no Django: don't import ninja for it
     raise SystemExit(_main())
 
 from ninja.security import HttpBearer  # noqa: E402
-from ninja_extra.permissions import BasePermission  # noqa: E402
+from ninja_extra.permissions import AsyncBasePermission  # noqa: E402
 
 from common.logging import bind_contextvars  # noqa: E402
 from common.tenancy import set_current_tenant  # noqa: E402
@@ -42,7 +42,14 @@ from common.tokens import (  # noqa: E402,F401
 
 
 class JWTAuth(HttpBearer):
-    """ninja auth: verifies the bearer token, sets the tenant contextvar and ``request.principal``."""
+    """ninja auth: verifies the bearer token, sets the tenant contextvar and ``request.principal``.
+
+    Verifying is pure CPU (no I/O), so it runs on the event loop: ``__call__`` is a coroutine function,
+    which ninja awaits directly. A sync authenticator would cost every request a ``sync_to_async`` hop
+    onto the one thread-sensitive executor thread, where all requests of the worker queue up."""
+
+    async def __call__(self, request):
+        return super().__call__(request)
 
     def authenticate(self, request, token: str) -> Principal | None:
         try:
@@ -59,8 +66,11 @@ def principal_of(request) -> Principal:
     return request.auth
 
 
-class HasRole(BasePermission):
-    """ninja-extra permission: the caller holds ``role`` or a higher one (403 otherwise)."""
+class HasRole(AsyncBasePermission):
+    """ninja-extra permission: the caller holds ``role`` or a higher one (403 otherwise).
+
+    An async permission, so async routes check it on the event loop (ninja-extra runs a sync one through
+    ``sync_to_async``: one thread hop per permission per request, for a set lookup)."""
 
     role = "viewer"
     message = "your role may not do this"
@@ -68,6 +78,15 @@ class HasRole(BasePermission):
     def has_permission(self, request, controller) -> bool:
         principal = getattr(request, "auth", None)
         return isinstance(principal, Principal) and principal.has_role(self.role)
+
+    async def has_permission_async(self, request, controller) -> bool:
+        return self.has_permission(request, controller)
+
+    def has_object_permission(self, request, controller, obj) -> bool:
+        return True
+
+    async def has_object_permission_async(self, request, controller, obj) -> bool:
+        return True
 
     @classmethod
     def of(cls, role: str) -> type[HasRole]:

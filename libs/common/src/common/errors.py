@@ -11,15 +11,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import psycopg
 import structlog
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
-from django.db import DataError
+from django.db import DataError, OperationalError
 from django.http import Http404, HttpResponse
 from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja_extra.exceptions import APIException
+from psycopg_pool import PoolTimeout
 
 from common.tenancy import TenantNotSet
 
@@ -149,6 +151,16 @@ def install_exception_handlers(api) -> None:
         return problem_response(422, "a value in the request is out of range or not valid",
                                 code="validation_error")
 
+    def on_database_unavailable(request, exc: Exception):
+        # The database refused or dropped the connection (too many clients, restarting), no pooled
+        # connection came free in time, or the transaction lost a deadlock/serialization race: transient,
+        # so 503 with Retry-After rather than a 500.
+        log.warning("request.database_unavailable", path=request.path, error=str(exc)[:200])
+        response = problem_response(503, "the database is busy or unavailable; retry shortly",
+                                    code="database_unavailable")
+        response["Retry-After"] = "1"
+        return response
+
     def on_unexpected(request, exc: Exception):
         log.exception("request.failed", path=request.path, method=request.method)
         return problem_response(500, "an unexpected error occurred; it has been logged", code="internal_error")
@@ -157,6 +169,10 @@ def install_exception_handlers(api) -> None:
     api.add_exception_handler(TenantNotSet, on_tenant_not_set)
     api.add_exception_handler(RequestDataTooBig, on_too_big)
     api.add_exception_handler(DataError, on_data_error)
+    api.add_exception_handler(psycopg.DataError, on_data_error)               # async-native reads (common.adb)
+    api.add_exception_handler(OperationalError, on_database_unavailable)
+    api.add_exception_handler(psycopg.OperationalError, on_database_unavailable)
+    api.add_exception_handler(PoolTimeout, on_database_unavailable)
     api.add_exception_handler(Http404, on_not_found)
     api.add_exception_handler(ObjectDoesNotExist, on_not_found)
     api.add_exception_handler(HttpError, on_http_error)

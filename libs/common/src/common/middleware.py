@@ -62,3 +62,60 @@ def request_context_middleware(get_response):
 
 request_context_middleware.sync_capable = True
 request_context_middleware.async_capable = True
+
+
+# The Django admin needs sessions, CSRF, the logged-in user and messages; the JSON API authenticates every
+# request with a bearer token and needs none of them. Each of these classic middlewares, in an async
+# stack, runs its process_request/process_response through ``sync_to_async(thread_sensitive=True)`` —
+# nine hops per request onto the one executor thread every request of the worker shares. So they wrap
+# only the admin's requests.
+ADMIN_MIDDLEWARE = (
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+)
+ADMIN_PREFIX = "/admin"
+
+# What SecurityMiddleware adds with the default settings, for the responses that skip it.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def admin_middleware(get_response):
+    """The admin's middleware chain for ``/admin`` requests; every other request goes straight through,
+    with the headers SecurityMiddleware would have set."""
+    from django.utils.module_loading import import_string
+
+    admin_chain = get_response
+    for dotted in reversed(ADMIN_MIDDLEWARE):
+        admin_chain = import_string(dotted)(admin_chain)
+
+    def secure(response):
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
+        return response
+
+    if iscoroutinefunction(get_response):
+        async def middleware(request):
+            if request.path_info.startswith(ADMIN_PREFIX):
+                return await admin_chain(request)
+            return secure(await get_response(request))
+
+        markcoroutinefunction(middleware)
+    else:
+        def middleware(request):
+            if request.path_info.startswith(ADMIN_PREFIX):
+                return admin_chain(request)
+            return secure(get_response(request))
+
+    return middleware
+
+
+admin_middleware.sync_capable = True
+admin_middleware.async_capable = True

@@ -83,3 +83,35 @@ async def avisible(principal: Principal, queryset: models.QuerySet, perm: str = 
     if principal.sees_all:
         return queryset
     return await run_sync(visible, principal, queryset, perm)
+
+
+GRANT_SQL = """EXISTS (
+    SELECT 1 FROM auth_user u
+     WHERE u.username = %(grant_username)s AND u.is_active
+       AND (u.is_superuser
+            OR EXISTS (SELECT 1 FROM guardian_userobjectpermission g
+                         JOIN auth_permission ap ON ap.id = g.permission_id
+                         JOIN django_content_type ct ON ct.id = ap.content_type_id
+                        WHERE g.user_id = u.id AND g.content_type_id = ct.id AND g.object_pk = ({pk})::text
+                          AND ct.app_label = %(grant_app)s AND ct.model = %(grant_model)s
+                          AND ap.codename = %(grant_codename)s)
+            OR EXISTS (SELECT 1 FROM auth_user_groups ug
+                         JOIN guardian_groupobjectpermission g ON g.group_id = ug.group_id
+                         JOIN auth_permission ap ON ap.id = g.permission_id
+                         JOIN django_content_type ct ON ct.id = ap.content_type_id
+                        WHERE ug.user_id = u.id AND g.content_type_id = ct.id AND g.object_pk = ({pk})::text
+                          AND ct.app_label = %(grant_app)s AND ct.model = %(grant_model)s
+                          AND ap.codename = %(grant_codename)s)))"""
+
+
+def grant_sql(principal: Principal, model: type[models.Model], pk: str, perm: str = "view") -> tuple[str, dict]:
+    """For a raw SQL read (``common.adb``): a condition true when ``principal`` may ``perm`` the row whose
+    primary key is the SQL expression ``pk`` — what ``has_object_perm`` decides (guardian's user and group
+    object permissions, active users, superusers), evaluated in the same statement instead of two more
+    queries. Admins and services: ``TRUE``. The tenant is the statement's own ``%(tenant)s`` condition."""
+    if principal.sees_all:
+        return "TRUE", {}
+    meta = model._meta
+    return GRANT_SQL.format(pk=pk), {
+        "grant_username": username_for(principal.tenant, principal.subject), "grant_app": meta.app_label,
+        "grant_model": meta.model_name, "grant_codename": f"{perm}_{meta.model_name}"}

@@ -21,6 +21,7 @@ def django_db_setup(django_db_setup, django_db_blocker):
 def asgi_client():
     """An httpx client bound to this service's ASGI application (in-process, real middleware)."""
     import httpx
-    from django.core.asgi import get_asgi_application
+
+    from common.asgi import get_asgi_application
 
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=get_asgi_application()), base_url="http://testserver")

@@ -1,4 +1,4 @@
-from common.api import build_api
+from common.api import Controller, build_api
 from common.auth import IsLoanOfficer
 from common.tasks import async_task_delay
 from ninja import Schema
@@ -14,7 +14,7 @@ class DispatchIn(Schema):
 
 
 @api_controller("/probe")
-class ProbeController:
+class ProbeController(Controller):
     @route.post("/dispatch", response={202: dict})
     async def dispatch(self, payload: DispatchIn):
         await async_task_delay(record_tenant, payload.marker)
@@ -23,6 +23,12 @@ class ProbeController:
     @route.get("/whoami", response=dict)
     async def whoami(self, request):
         return {"tenant": request.auth.tenant, "roles": sorted(request.auth.roles)}
+
+    @route.get("/db-busy", response=dict)
+    async def db_busy(self):
+        from django.db import OperationalError
+
+        raise OperationalError("FATAL: sorry, too many clients already")
 
     @route.post("/officer-only", response=dict, permissions=[IsLoanOfficer])
     async def officer_only(self):
