@@ -35,7 +35,7 @@ def _settle_heap() -> None:
 
     from django.urls import get_resolver
 
-    get_resolver().url_patterns          # import every urlconf and API (and build the routes) now
+    _ = get_resolver().url_patterns      # import every urlconf and API (and build the routes) now
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
