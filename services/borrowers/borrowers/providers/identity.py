@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import httpx
+from common.service_http import shared_client
 from django.conf import settings
 
 VERIFICATIONS_PATH = "/v1/verifications"
@@ -59,7 +60,7 @@ class IdentityProvider(Protocol):
 
 
 class HttpIdentityProvider:
-    """The identity provider over HTTP. One short-lived client per call: the caller owns no loop."""
+    """The identity provider over HTTP, through the event loop's shared client (``common.service_http``)."""
 
     def __init__(self, base_url: str, *, timeout: float = 5.0, connect_timeout: float = 2.0,
                  transport: httpx.AsyncBaseTransport | None = None):
@@ -71,8 +72,13 @@ class HttpIdentityProvider:
         body = {"reference": request.reference, "first_name": request.first_name, "last_name": request.last_name,
                 "email": request.email, "date_of_birth": request.date_of_birth, "address": request.address}
         try:
-            async with httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout, transport=self.transport) as client:
-                response = await client.post(VERIFICATIONS_PATH, json=body)
+            if self.transport is None:
+                response = await shared_client().post(f"{self.base_url}{VERIFICATIONS_PATH}", json=body,
+                                                      timeout=self.timeout)
+            else:   # tests inject a transport
+                async with httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout,
+                                             transport=self.transport) as client:
+                    response = await client.post(VERIFICATIONS_PATH, json=body)
         except httpx.TimeoutException as exc:
             raise IdentityProviderUnavailable(f"identity provider timed out: {type(exc).__name__}") from exc
         except httpx.TransportError as exc:

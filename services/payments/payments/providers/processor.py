@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
+from common.service_http import shared_client
 from django.conf import settings
 
 
@@ -51,9 +52,8 @@ class HttpProcessor:
         body = {"payment_id": request.payment_id, "tenant_id": request.tenant_id, "amount": request.amount,
                 "currency": request.currency, "method": request.method, "callback_url": request.callback_url}
         try:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
-                response = await client.post(f"{self.base_url}/charges", json=body,
-                                             headers={"Idempotency-Key": request.payment_id})
+            response = await shared_client().post(f"{self.base_url}/charges", json=body, timeout=self.timeout,
+                                                  headers={"Idempotency-Key": request.payment_id})
         except httpx.HTTPError as exc:
             raise ProcessorUnavailable(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code not in (200, 201, 202):

@@ -30,6 +30,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 
 import httpx
+from common.service_http import shared_client
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -100,18 +101,18 @@ def _view(charge: ChargeRecord) -> dict:
 
 async def _deliver(charge: ChargeRecord, callback: dict) -> None:
     body = json.dumps(callback["event"]).encode()
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        for attempt in range(DELIVERY_ATTEMPTS):
-            callback["attempts"] += 1
-            headers = {"Content-Type": "application/json", **sign(body, secret=webhook_secret())}
-            try:
-                response = await client.post(charge.callback_url, content=body, headers=headers)
-                if response.status_code < 300:
-                    callback["delivered"] = True
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(min(0.2 * 2 ** attempt, 10.0))
+    client = shared_client()
+    for attempt in range(DELIVERY_ATTEMPTS):
+        callback["attempts"] += 1
+        headers = {"Content-Type": "application/json", **sign(body, secret=webhook_secret())}
+        try:
+            response = await client.post(charge.callback_url, content=body, headers=headers, timeout=5.0)
+            if response.status_code < 300:
+                callback["delivered"] = True
+                return
+        except httpx.HTTPError:
+            pass
+        await asyncio.sleep(min(0.2 * 2 ** attempt, 10.0))
 
 
 def _emit(charge: ChargeRecord, status: str, reason: str = "") -> dict:
