@@ -53,9 +53,7 @@ def start_stack(api_workers: int, pool_max: int):
         old.unlink()
     stack = Stack(ports=ports, db_prefix=DB_PREFIX, api_workers=api_workers, log_dir=log_dir, echo=False,
                   env={"LENDSIMPLE_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{VHOST}",
-                       # bounded per-process psycopg pools: without them a burst of requests opens one
-                       # connection each and exhausts max_connections (100) -> HTTP 500s; > the 6 executor threads that
-                       # keep a connection each (run_atomic, sync_to_async(thread_sensitive=False))
+                       # the APIs' Django psycopg pool, as make run sets it (scripts/stack.py api_pool_max)
                        "LENDSIMPLE_DB_POOL_MAX": str(pool_max)})
     drop_databases([stack.db_name(s) for s in SERVICES])
     stack.prepare()
@@ -259,8 +257,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds of load per rate")
     parser.add_argument("--loans", type=int, default=60)
     parser.add_argument("--api-workers", type=int, default=2)
-    parser.add_argument("--db-pool-max", type=int, default=0,
-                        help="LENDSIMPLE_DB_POOL_MAX for every process (0: off; see README)")
+    parser.add_argument("--db-pool-max", type=int, default=10,
+                        help="LENDSIMPLE_DB_POOL_MAX: Django psycopg pool size per API worker, as make run sets it")
     parser.add_argument("--timeout", type=float, default=20.0, help="give a payment this long after the load")
     parser.add_argument("--give-up", type=float, default=10.0, help="stop raising the rate once p99 exceeds this")
     parser.add_argument("--settle-delay", type=float, default=None,

@@ -82,6 +82,14 @@ class Stack:
         env.update(self.extra_env)
         return env
 
+    def api_pool_max(self) -> str:
+        """The APIs use Django's psycopg pool (10 connections per worker unless LENDSIMPLE_DB_POOL_MAX says
+        otherwise): under ASGI every request runs its ORM calls on a thread of its own, and without a pool
+        each such thread leaves a connection behind until the garbage collector finds it — a burst of
+        payments reached PostgreSQL's max_connections that way. Relays and consumers keep their own
+        connection (the relay LISTENs on it)."""
+        return self.extra_env.get("LENDSIMPLE_DB_POOL_MAX") or os.environ.get("LENDSIMPLE_DB_POOL_MAX") or "10"
+
     def definitions(self) -> list[Proc]:
         py = sys.executable
         bin_dir = Path(py).parent
@@ -91,7 +99,8 @@ class Stack:
             procs.append(Proc(f"{svc}-api", svc, [
                 gunicorn, f"{svc}_service.asgi:application", "-k", "uvicorn.workers.UvicornWorker",
                 "-b", f"127.0.0.1:{self.ports[svc]}", "-w", str(self.api_workers), "--graceful-timeout", "5",
-                "--timeout", "60", "--access-logfile", "-"], ready_url=f"{self.url(svc)}/readyz"))
+                "--timeout", "60", "--access-logfile", "-"], ready_url=f"{self.url(svc)}/readyz",
+                env={"LENDSIMPLE_DB_POOL_MAX": self.api_pool_max()}))
         for svc in ("borrowers", "loans", "payments", "ledger"):
             procs.append(Proc(f"{svc}-relay", svc, [py, "manage.py", "relay"]))
             procs.append(Proc(f"{svc}-consumer", svc, [py, "manage.py", "consume", "--service", svc]))

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 
 from common.auth import Principal
+from common.db import run_sync
 from common.errors import NotFound
 from common.permissions import ahas_object_perm, avisible
 from django.db.models import Q, QuerySet, Value
@@ -41,7 +42,7 @@ async def borrower_list(*, principal: Principal, filters: BorrowerFilters | None
 
 async def borrower_get(*, principal: Principal, borrower_id: uuid.UUID) -> Borrower:
     """The borrower if it is in the principal's tenant and the principal may ``view`` it; else 404."""
-    borrower = await Borrower.objects.filter(id=borrower_id).afirst()
+    borrower = await run_sync(Borrower.objects.filter(id=borrower_id).first)
     if borrower is None or not await ahas_object_perm(principal, borrower, "view"):
         raise NotFound(errors.NOT_FOUND, code=errors.BorrowerErrorCode.NOT_FOUND)
     return borrower

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from common import adb
 from common.auth import Principal
+from common.db import run_sync
 from common.errors import Conflict, NotFound, Unprocessable
 from common.finance import payoff_quote
 from common.permissions import ahas_object_perm, avisible, grant_sql
@@ -28,7 +29,7 @@ def product_list(*, filters: dict | None = None) -> QuerySet[Product]:
 
 async def product_get(*, product_id: UUID) -> Product:
     try:
-        return await Product.objects.aget(id=product_id)
+        return await run_sync(Product.objects.get, id=product_id)
     except Product.DoesNotExist:
         raise NotFound(MESSAGES[LoanError.PRODUCT_NOT_FOUND], code=LoanError.PRODUCT_NOT_FOUND.value) from None
 
@@ -49,7 +50,7 @@ async def loan_get(*, principal: Principal, loan_id: UUID, perm: str = "view") -
     """The loan if the principal may ``perm`` it; another tenant's loan or one without a grant is a 404."""
     not_found = NotFound(MESSAGES[LoanError.LOAN_NOT_FOUND], code=LoanError.LOAN_NOT_FOUND.value)
     try:
-        loan = await Loan.objects.select_related("product").aget(id=loan_id)
+        loan = await run_sync(Loan.objects.select_related("product").get, id=loan_id)
     except Loan.DoesNotExist:
         raise not_found from None
     if not await ahas_object_perm(principal, loan, perm):
@@ -96,7 +97,7 @@ def transaction_list(*, loan: Loan, filters: dict | None = None) -> QuerySet[Loa
 
 async def accrual_run_get(*, run_id: UUID) -> AccrualRun:
     try:
-        return await AccrualRun.objects.aget(id=run_id)
+        return await run_sync(AccrualRun.objects.get, id=run_id)
     except AccrualRun.DoesNotExist:
         raise NotFound(MESSAGES[LoanError.ACCRUAL_RUN_NOT_FOUND], code=LoanError.ACCRUAL_RUN_NOT_FOUND.value) from None
 

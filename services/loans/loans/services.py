@@ -19,7 +19,7 @@ from common import commands
 from common.auth import Principal
 from common.bus import catalogue as ev
 from common.bus.outbox import command_add, outbox_add
-from common.db import run_atomic
+from common.db import run_atomic, run_sync
 from common.errors import Conflict, Forbidden, NotFound, Unprocessable, UpstreamUnavailable
 from common.idempotency import (
     Answer,
@@ -138,7 +138,7 @@ async def product_create(*, principal: Principal, data: ProductIn, idempotency_k
 
 async def _product_for_application(product_id: UUID) -> Product:
     try:
-        return await Product.objects.aget(id=product_id)
+        return await run_sync(Product.objects.get, id=product_id)
     except Product.DoesNotExist:
         raise _invalid(LoanError.INVALID_LOAN, [_err("product_id", MESSAGES[LoanError.PRODUCT_NOT_FOUND])]) from None
 

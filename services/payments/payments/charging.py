@@ -12,7 +12,7 @@ import uuid
 from datetime import timedelta
 
 import structlog
-from common.db import run_atomic
+from common.db import run_atomic, run_sync
 from common.money import format_amount
 from common.tenancy import tenant_context
 from django.db.models import F
@@ -60,7 +60,10 @@ def _record_charge_error_tx(*, payment_id: uuid.UUID, error: str) -> None:
 
 async def payment_request_charge(*, payment_id: uuid.UUID, processor: PaymentProcessor | None = None) -> bool:
     """Ask the processor to charge the payment; True when it accepted. Never raises for an outage."""
-    payment = await Payment.objects.aget(pk=payment_id)
+    # run_sync, not aget: the async ORM would keep its pooled connection until the request ends, across
+    # the processor call and the run_atomic below (which needs a connection of its own) — under load every
+    # pooled connection ended up held by a request waiting for another one.
+    payment = await run_sync(Payment.objects.get, pk=payment_id)
     if payment.status != PaymentStatus.PENDING or payment.processor_reference:
         return bool(payment.processor_reference)
     request = ChargeRequest(payment_id=str(payment.id), tenant_id=payment.tenant_id,

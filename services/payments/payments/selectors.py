@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from common.db import run_sync
 from django.db.models import QuerySet
 
 from payments.models import Payment
@@ -21,4 +22,4 @@ def payment_list(*, filters: dict | None = None) -> QuerySet[Payment]:
 
 async def payment_get(*, payment_id: uuid.UUID) -> Payment:
     """The payment of the current tenant (``Payment.DoesNotExist`` → 404, also for another tenant's)."""
-    return await Payment.objects.aget(pk=payment_id)
+    return await run_sync(Payment.objects.get, pk=payment_id)

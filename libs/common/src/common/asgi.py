@@ -28,8 +28,9 @@ def _settle_heap() -> None:
     A service process holds a few hundred thousand long-lived objects (Django, pydantic schemas, the URL
     tree); every full collection walks all of them — tens of milliseconds with the event loop stopped, which
     is what the API reads benchmark's p99 was made of. ``gc.freeze()`` after start-up keeps them out of
-    collections (each gunicorn worker loads the application, so each freezes its own start-up heap), and a
-    higher first threshold makes young collections rarer.
+    collections (each gunicorn worker loads the application, so each freezes its own start-up heap). The
+    collection thresholds stay Python's: raising them left unreachable connection wrappers (reference
+    cycles) open for longer.
     """
     import gc
 
@@ -38,4 +39,3 @@ def _settle_heap() -> None:
     _ = get_resolver().url_patterns      # import every urlconf and API (and build the routes) now
     gc.collect()
     gc.freeze()
-    gc.set_threshold(50_000, 20, 100)

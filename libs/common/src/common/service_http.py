@@ -10,8 +10,8 @@ import weakref
 import httpx
 import structlog
 
-from common.tokens import service_token
 from common.logging import get_correlation_id
+from common.tokens import service_token
 
 log = structlog.get_logger(__name__)
 
