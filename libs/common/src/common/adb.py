@@ -54,9 +54,12 @@ async def pool() -> AsyncConnectionPool:
     existing = _pools.get(loop)
     if existing is not None:
         return existing
-    created = AsyncConnectionPool(_conninfo(), min_size=1, max_size=max(1, env_int("LENDSIMPLE_ADB_POOL_MAX", 8)),
-                                  timeout=float(env("LENDSIMPLE_ADB_POOL_TIMEOUT", "5")), configure=_configure,
-                                  kwargs={"row_factory": dict_row}, open=False, name="lendsimple-adb")
+    # min_size 0: connections are opened on demand and closed after max_idle, so the pool runs no
+    # background (re)connection attempts while the database is away or while nothing reads.
+    created = AsyncConnectionPool(_conninfo(), min_size=0, max_size=max(1, env_int("LENDSIMPLE_ADB_POOL_MAX", 8)),
+                                  timeout=float(env("LENDSIMPLE_ADB_POOL_TIMEOUT", "5")), max_idle=60,
+                                  configure=_configure, kwargs={"row_factory": dict_row}, open=False,
+                                  name="lendsimple-adb")
     _pools[loop] = created
     await created.open()
     return created

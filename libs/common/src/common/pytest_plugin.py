@@ -18,10 +18,16 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
-def asgi_client():
-    """An httpx client bound to this service's ASGI application (in-process, real middleware)."""
+async def asgi_client():
+    """An httpx client bound to this service's ASGI application (in-process, real middleware).
+
+    Afterwards the test's event loop closes its ``common.adb`` pool: pytest-asyncio closes the loop after
+    the test, and a pool left open there has background tasks (a connection attempt, say) that the loop's
+    final task cancellation can wait on forever (seen: a loans test's teardown hung for 300 s)."""
     import httpx
 
+    from common import adb
     from common.asgi import get_asgi_application
 
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=get_asgi_application()), base_url="http://testserver")
+    yield httpx.AsyncClient(transport=httpx.ASGITransport(app=get_asgi_application()), base_url="http://testserver")
+    await adb.close_pools()
