@@ -145,6 +145,10 @@ class Stack:
 
     def start(self) -> None:
         RUN_DIR.mkdir(exist_ok=True)
+        # beat's schedule file only remembers last-run times (the daily accrual is idempotent per day); one
+        # left half-written by a killed beat makes the next beat exit (EOFError), so a stack starts afresh.
+        for stale in RUN_DIR.glob(f"celerybeat-{self.db_prefix}*"):
+            stale.unlink(missing_ok=True)
         env = self.base_env()
         for i, proc in enumerate(self.definitions()):
             penv = env | {"LENDSIMPLE_DB_NAME": self.db_name(proc.service)} | proc.env
