@@ -19,12 +19,14 @@ chunk may run twice or concurrently with another run of the same tenant.
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
 
 from common.bus.catalogue import AccrualRunProgressed, DelinquencyChanged, TransactionPosted
 from common.bus.outbox import NOTIFY_CHANNEL
+from common.logging import get_correlation_id
 from common.tenancy import require_tenant
 from django.conf import settings
 from django.db import connection
@@ -53,24 +55,29 @@ SELECT a.id, coalesce(a.last_accrual_date < %(through)s AND NOT a.non_accrual
 """
 
 # Events rendered by the statements themselves, in the envelope ``outbox_add`` writes (tested equal to it).
-OUTBOX_INSERT = """INSERT INTO bus_outbox (message_id, kind, name, tenant_id, correlation_id, body, created_at, sent_at,
-                            attempts, last_error)"""
-
-
-def envelope_sql(event_id: str, payload: str) -> str:
-    return (f"jsonb_build_object('event_id', {event_id}, 'event_type', %(event_type)s, 'occurred_at', %(occurred_at)s, "
-            f"'tenant_id', %(tenant)s, 'correlation_id', %(correlation)s, 'causation_id', NULL, 'payload', {payload})")
+def outbox_events_sql(source: str, payload: str) -> str:
+    """An INSERT of one outbox event per row of the CTE ``source`` (it has an ``event_id`` column), in the
+    envelope ``outbox_add`` writes; ``payload`` builds the event's payload from the row (alias ``s``).
+    Parameters: event_type, tenant, correlation, occurred_at (``_envelope_params``)."""
+    return f"""INSERT INTO bus_outbox (message_id, kind, name, tenant_id, correlation_id, body, created_at, sent_at,
+                            attempts, last_error)
+    SELECT s.event_id, 'event', %(event_type)s, %(tenant)s, %(correlation)s,
+           jsonb_build_object('event_id', s.event_id, 'event_type', %(event_type)s, 'occurred_at', %(occurred_at)s,
+                              'tenant_id', %(tenant)s, 'correlation_id', %(correlation)s, 'causation_id', NULL,
+                              'payload', {payload}),
+           now(), NULL, 0, ''
+      FROM {source} s"""
 
 
 LATE_FEE_PAYLOAD = """jsonb_build_object(
-    'loan_id', c.loan_id, 'sequence', c.seq, 'transaction_id', c.transaction_id, 'kind', 'late_fee',
-    'effective_date', c.effective_date, 'amount', c.amount, 'breakdown', jsonb_build_object('fees', c.amount),
-    'reference', c.reference)"""
+    'loan_id', s.loan_id, 'sequence', s.seq, 'transaction_id', s.transaction_id, 'kind', 'late_fee',
+    'effective_date', s.effective_date, 'amount', s.amount, 'breakdown', jsonb_build_object('fees', s.amount),
+    'reference', s.reference)"""
 
 DELINQUENCY_PAYLOAD = """jsonb_build_object(
-    'loan_id', c.loan_id, 'sequence', c.sequence, 'as_of', to_char(%(through)s::date, 'YYYY-MM-DD'),
-    'days_past_due', c.days_past_due, 'previous_bucket', c.old_bucket, 'bucket', c.bucket,
-    'non_accrual', c.non_accrual)"""
+    'loan_id', s.loan_id, 'sequence', s.sequence, 'as_of', to_char(%(through)s::date, 'YYYY-MM-DD'),
+    'days_past_due', s.days_past_due, 'previous_bucket', s.old_bucket, 'bucket', s.bucket,
+    'non_accrual', s.non_accrual)"""
 
 # Late fees: the fee rows, the accounts' fee balances, one ``transaction_posted`` (kind late_fee) per fee — its
 # sequence is the account's after the chunk, as the day's UPDATE below bumps every account in SCOPE once — and
@@ -98,11 +105,7 @@ WITH ins AS (
            'installment:' || i.installment_number AS reference
       FROM ins i JOIN upd u ON u.id = i.account_id
 ), posted AS (
-    {OUTBOX_INSERT}
-    SELECT c.event_id, 'event', %(event_type)s, %(tenant)s, %(correlation)s,
-           {envelope_sql("c.event_id", LATE_FEE_PAYLOAD)},
-           now(), NULL, 0, ''
-      FROM charged c
+    {outbox_events_sql("charged", LATE_FEE_PAYLOAD)}
 )
 SELECT u.product_id, i.assessed_on, sum(i.amount)
   FROM ins i JOIN upd u ON u.id = i.account_id
@@ -166,11 +169,7 @@ WITH src AS (
 ), changed AS (
     SELECT gen_random_uuid() AS event_id, upd.* FROM upd WHERE upd.old_bucket <> upd.bucket
 ), delinquency AS (
-    {OUTBOX_INSERT}
-    SELECT c.event_id, 'event', %(event_type)s, %(tenant)s, %(correlation)s,
-           {envelope_sql("c.event_id", DELINQUENCY_PAYLOAD)},
-           now(), NULL, 0, ''
-      FROM changed c
+    {outbox_events_sql("changed", DELINQUENCY_PAYLOAD)}
 ), journal AS (
     SELECT src.product_id, ins.accrual_date, sum(ins.amount) AS total
       FROM ins JOIN src ON src.id = ins.account_id GROUP BY src.product_id, ins.accrual_date
@@ -234,6 +233,7 @@ def process_chunk(*, run_id, through: date, index: int, lo: int, hi: int) -> int
     """One chunk of a run (the caller holds the transaction). Returns the number of accounts done."""
     tenant = require_tenant()
     params = {"tenant": tenant, "lo": lo, "hi": hi, "through": through}
+    correlation = get_correlation_id() or uuid.uuid4().hex      # every event of the chunk carries the same one
     with connection.cursor() as cursor:
         # The planner cannot know generate_series yields ~1 day per account and would JIT-compile these
         # statements for millions of rows: seconds of compilation for milliseconds of work.
@@ -245,9 +245,9 @@ def process_chunk(*, run_id, through: date, index: int, lo: int, hi: int) -> int
         params["engine_ids"] = engine_ids
         _advance_with_engine(engine_ids, through)
 
-        cursor.execute(LATE_FEES_SQL, {**params, **_envelope_params(TransactionPosted)})
+        cursor.execute(LATE_FEES_SQL, {**params, **_envelope_params(TransactionPosted, correlation)})
         fees = cursor.fetchall()
-        cursor.execute(ACCRUAL_SQL, {**params, **_envelope_params(DelinquencyChanged)})
+        cursor.execute(ACCRUAL_SQL, {**params, **_envelope_params(DelinquencyChanged, correlation)})
         accrued, summaries = [], []
         for product_id, day, amount, rendered in cursor.fetchall():
             if day is not None:
@@ -265,7 +265,8 @@ def process_chunk(*, run_id, through: date, index: int, lo: int, hi: int) -> int
     # rendered from PostgreSQL; only the run's status and counts are spliced in under the lock), the deferred
     # FK and journal-balance checks run now (SET CONSTRAINTS ... IMMEDIATE) rather than at commit — so the
     # run row is locked for one UPDATE + INSERT and the commit, and chunks do not queue behind each other.
-    progress = _progress_row(run_id=run_id, through=through, accounts_json="[" + ",".join(summaries) + "]")
+    progress = _progress_row(run_id=run_id, through=through, accounts_json="[" + ",".join(summaries) + "]",
+                             correlation=correlation)
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(MARK_DONE_SQL, {"run_id": run_id, "tenant": tenant, "index": index, "count": len(locked),
@@ -329,67 +330,35 @@ RETURNING id
 _PAYLOAD_MARK = "@@payload@@"
 
 
-def _progress_row(*, run_id, through: date, accounts_json: str) -> dict:
+def _envelope(payload_type, correlation: str) -> dict:
+    """An envelope of ``payload_type`` with an empty payload, dumped as ``outbox_add`` writes it."""
+    from common.bus.envelope import Envelope
+
+    return Envelope(event_type=payload_type.EVENT_TYPE, tenant_id=require_tenant(), correlation_id=correlation,
+                    payload={}).model_dump(mode="json")
+
+
+def _envelope_params(payload_type, correlation: str) -> dict:
+    """What ``outbox_events_sql`` needs for an event type: its name, the correlation id, the time."""
+    envelope = _envelope(payload_type, correlation)
+    return {"event_type": envelope["event_type"], "correlation": correlation, "occurred_at": envelope["occurred_at"]}
+
+
+def _progress_row(*, run_id, through: date, accounts_json: str, correlation: str) -> dict:
     """The chunk's ``accrual_run.progressed`` outbox row (same envelope as ``outbox_add`` writes), rendered
     before the run row is locked: MARK_DONE_SQL splices in the run's status and counts from the row it
     updates, and the accounts' summaries (a JSON array) as given."""
-    from common.bus.envelope import Envelope
-    from common.logging import get_correlation_id
-
-    correlation = get_correlation_id() or _uuid().replace("-", "")
-    envelope = Envelope(event_type=AccrualRunProgressed.EVENT_TYPE, tenant_id=require_tenant(),
-                        correlation_id=correlation, payload={})
-    doc = envelope.model_dump(mode="json")
+    doc = _envelope(AccrualRunProgressed, correlation)
+    message_id = doc["event_id"]
     doc["payload"] = _PAYLOAD_MARK
     head, tail = json.dumps(doc, separators=(",", ":")).split(json.dumps(_PAYLOAD_MARK))
     head += "{" + json.dumps({"run_id": str(run_id), "through": through.isoformat()},
                              separators=(",", ":"))[1:-1] + ',"status":'
-    return {"message_id": envelope.event_id, "name": envelope.event_type, "correlation": correlation,
+    return {"message_id": message_id, "name": doc["event_type"], "correlation": correlation,
             "head": head, "tail": tail, "accounts": accounts_json}
-
-
-def _envelope_params(payload_type) -> dict:
-    """What an event rendered in SQL needs for its envelope: type, correlation id, time (as Envelope dumps it)."""
-    from common.bus.envelope import Envelope
-    from common.logging import get_correlation_id
-
-    correlation = get_correlation_id() or _uuid().replace("-", "")
-    envelope = Envelope(event_type=payload_type.EVENT_TYPE, tenant_id=require_tenant(), correlation_id=correlation,
-                        payload={}).model_dump(mode="json")
-    return {"event_type": envelope["event_type"], "correlation": correlation, "occurred_at": envelope["occurred_at"]}
-
-
-def _envelope_params(payload_type) -> dict:
-    """What an event rendered in SQL needs for its envelope: type, correlation id, time (as Envelope dumps it)."""
-    from common.bus.envelope import Envelope
-    from common.logging import get_correlation_id
-
-    correlation = get_correlation_id() or _uuid().replace("-", "")
-    envelope = Envelope(event_type=payload_type.EVENT_TYPE, tenant_id=require_tenant(), correlation_id=correlation,
-                        payload={}).model_dump(mode="json")
-    return {"event_type": envelope["event_type"], "correlation": correlation, "occurred_at": envelope["occurred_at"]}
-
-
-class _FeeAccount(NamedTuple):
-    loan_id: object
-    sequence: int
-    places: int
-
-
-def _fee_accounts(ids: list[int]) -> dict[int, _FeeAccount]:
-    """Accounts charged a late fee in this chunk, as they stand after it (their events carry the sequence)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id, loan_id, sequence, places FROM ledger_account WHERE id = ANY(%s)", [ids])
-        return {row[0]: _FeeAccount(*row[1:]) for row in cursor.fetchall()}
 
 
 def _engine_rows(ids: list[int], through: date) -> list[_EngineRow]:
     with connection.cursor() as cursor:
         cursor.execute(ENGINE_ROWS_SQL, {"ids": ids, "through": through})
         return [_EngineRow(*row) for row in cursor.fetchall()]
-
-
-def _uuid() -> str:
-    import uuid
-
-    return str(uuid.uuid4())

@@ -220,6 +220,12 @@ def test_progress_events_carry_each_account_as_the_per_loan_path_renders_it():
             "kind": "late_fee", "effective_date": fee.assessed_on.isoformat(), "amount": amount,
             "breakdown": {"fees": amount}, "reference": f"installment:{fee.installment_number}"}
     assert len({e.payload["transaction_id"] for e in posted}) == len(posted)
+    # and the events a chunk renders (delinquency, late fees, progress) share one correlation id: at most one per
+    # chunk (3) plus the run's start (accounts the engine advanced emit theirs through ledger.events)
+    rendered = [m for m in OutboxMessage.objects.exclude(id__in=before).filter(
+        name__in=[DelinquencyChanged.EVENT_TYPE, TransactionPosted.EVENT_TYPE, AccrualRunProgressed.EVENT_TYPE])
+        if "loan_id" not in m.body["payload"] or not accounts[m.body["payload"]["loan_id"]].non_accrual]
+    assert len(rendered) > 20 and 2 <= len({m.correlation_id for m in rendered}) <= 4
     # and the last event says the run completed, with its counts
     assert progressed[-1]["payload"]["status"] == "completed"
     assert progressed[-1]["payload"]["accounts_done"] == progressed[-1]["payload"]["accounts_total"] == 300
