@@ -84,3 +84,13 @@ async def test_auth_and_role_checks_run_on_the_event_loop(monkeypatch):
         response = await client.post("/api/v1/probe/officer-only", headers=bearer("acme", "loan_officer"))
     assert response.status_code == 200
     assert hops == []
+
+
+async def test_api_security_headers_follow_the_settings_securitymiddleware_reads(settings):
+    settings.SECURE_REFERRER_POLICY = "no-referrer"
+    settings.SECURE_CROSS_ORIGIN_OPENER_POLICY = None
+    async with _client() as client:
+        response = await client.get("/api/v1/probe/whoami", headers=bearer("acme"))
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "cross-origin-opener-policy" not in response.headers
+    assert response.headers["x-content-type-options"] == "nosniff"

@@ -79,12 +79,20 @@ ADMIN_MIDDLEWARE = (
 )
 ADMIN_PREFIX = "/admin"
 
-# What SecurityMiddleware adds with the default settings, for the responses that skip it.
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
+def security_headers() -> dict[str, str]:
+    """The headers SecurityMiddleware adds, from the same settings (SECURE_CONTENT_TYPE_NOSNIFF,
+    SECURE_REFERRER_POLICY, SECURE_CROSS_ORIGIN_OPENER_POLICY), for the responses that skip it."""
+    from django.conf import settings
+
+    headers = {}
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        headers["X-Content-Type-Options"] = "nosniff"
+    if settings.SECURE_REFERRER_POLICY:
+        policy = settings.SECURE_REFERRER_POLICY
+        headers["Referrer-Policy"] = policy if isinstance(policy, str) else ",".join(policy)
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        headers["Cross-Origin-Opener-Policy"] = settings.SECURE_CROSS_ORIGIN_OPENER_POLICY
+    return headers
 
 
 def admin_middleware(get_response):
@@ -95,9 +103,10 @@ def admin_middleware(get_response):
     admin_chain = get_response
     for dotted in reversed(ADMIN_MIDDLEWARE):
         admin_chain = import_string(dotted)(admin_chain)
+    headers = security_headers()
 
     def secure(response):
-        for header, value in SECURITY_HEADERS.items():
+        for header, value in headers.items():
             response.headers.setdefault(header, value)
         return response
 
