@@ -15,7 +15,7 @@ import structlog
 from common.db import run_atomic, run_sync
 from common.money import format_amount
 from common.tenancy import tenant_context
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from payments.models import Payment, PaymentStatus
@@ -37,15 +37,14 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=2 ** min(attempts, 10)), MAX_BACKOFF)
 
 
-def _record_charge_tx(*, payment_id: uuid.UUID, reference: str) -> None:
-    payment = Payment.objects.select_for_update().get(pk=payment_id)
-    if not payment.processor_reference:
-        payment.processor_reference = reference
-    payment.charge_attempts = F("charge_attempts") + 1
-    payment.next_charge_at = None
-    payment.last_charge_error = ""
-    payment.save(update_fields=["processor_reference", "charge_attempts", "next_charge_at", "last_charge_error",
-                                "updated_at"])
+def _record_charge(*, payment_id: uuid.UUID, reference: str) -> None:
+    """The processor accepted the charge: one UPDATE (atomic on its own; a reference already recorded,
+    e.g. by a settled callback that overtook this request, is kept)."""
+    Payment.objects.filter(pk=payment_id).update(
+        processor_reference=Case(When(processor_reference="", then=Value(reference)),
+                                 default=F("processor_reference")),
+        charge_attempts=F("charge_attempts") + 1, next_charge_at=None, last_charge_error="",
+        updated_at=timezone.now())
 
 
 def _record_charge_error_tx(*, payment_id: uuid.UUID, error: str) -> None:
@@ -58,12 +57,15 @@ def _record_charge_error_tx(*, payment_id: uuid.UUID, error: str) -> None:
     payment.save(update_fields=["charge_attempts", "next_charge_at", "last_charge_error", "updated_at"])
 
 
-async def payment_request_charge(*, payment_id: uuid.UUID, processor: PaymentProcessor | None = None) -> bool:
-    """Ask the processor to charge the payment; True when it accepted. Never raises for an outage."""
-    # run_sync, not aget: the async ORM would keep its pooled connection until the request ends, across
-    # the processor call and the run_atomic below (which needs a connection of its own) — under load every
-    # pooled connection ended up held by a request waiting for another one.
-    payment = await run_sync(Payment.objects.get, pk=payment_id)
+async def payment_request_charge(*, payment_id: uuid.UUID, processor: PaymentProcessor | None = None,
+                                 payment: Payment | None = None) -> bool:
+    """Ask the processor to charge the payment; True when it accepted. Never raises for an outage.
+    ``payment``: the row as the caller just committed it (the intake), which saves reading it again."""
+    if payment is None:
+        # run_sync, not aget: the async ORM would keep its pooled connection until the request ends, across
+        # the processor call and the writes below (which need a connection of their own) — under load every
+        # pooled connection ended up held by a request waiting for another one.
+        payment = await run_sync(Payment.objects.get, pk=payment_id)
     if payment.status != PaymentStatus.PENDING or payment.processor_reference:
         return bool(payment.processor_reference)
     request = ChargeRequest(payment_id=str(payment.id), tenant_id=payment.tenant_id,
@@ -75,7 +77,7 @@ async def payment_request_charge(*, payment_id: uuid.UUID, processor: PaymentPro
         log.warning("payment.charge_failed", payment_id=str(payment_id), error=str(exc))
         await run_atomic(_record_charge_error_tx, payment_id=payment_id, error=str(exc))
         return False
-    await run_atomic(_record_charge_tx, payment_id=payment_id, reference=charge.reference)
+    await run_sync(_record_charge, payment_id=payment_id, reference=charge.reference)
     log.info("payment.charge_requested", payment_id=str(payment_id), reference=charge.reference)
     return True
 

@@ -51,7 +51,7 @@ class PaymentController(Controller):
                                       value_date=payload.value_date, created_by=request.auth.subject)
         if intake.payment_id is not None:
             # After commit: a processor outage leaves the payment pending for the sweep, never fails this.
-            await payment_request_charge(payment_id=intake.payment_id)
+            await payment_request_charge(payment_id=intake.payment_id, payment=intake.payment)
         return idempotent_response(Answer(intake.status, intake.body, replayed=intake.payment_id is None))
 
     @route.get("", response={200: PaymentListOut, 401: ProblemOut, 403: ProblemOut, 422: ProblemOut})

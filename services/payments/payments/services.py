@@ -28,7 +28,6 @@ from common.idempotency import (
 )
 from common.money import AmountError, format_amount, minor_units, parse_amount
 from common.tenancy import require_tenant
-from django.db.models import F
 from django.utils import timezone
 
 from payments.errors import MESSAGES, PAYABLE_LOAN_STATUSES, PaymentError
@@ -115,6 +114,7 @@ class Intake:
     status: int
     body: str                      # the JSON response, byte for byte what a replay sends again
     payment_id: uuid.UUID | None   # set when this request created the payment (not a replay)
+    payment: Payment | None = None  # the payment as committed, when this request created it
 
 
 async def payment_intake(*, idempotency_key: str, request_hash: str, loan_id: uuid.UUID, amount: str,
@@ -137,7 +137,7 @@ async def payment_intake(*, idempotency_key: str, request_hash: str, loan_id: uu
         await idempotency_release(outcome)
         raise
     log.info("payment.received", payment_id=str(payment.id), loan_id=str(loan_id))
-    return Intake(201, body, payment.id)
+    return Intake(201, body, payment.id, payment)
 
 
 # --- lifecycle ---------------------------------------------------------------------------------
@@ -148,22 +148,27 @@ def _payload_fields(payment: Payment) -> dict:
             "method": payment.method, "value_date": payment.value_date.isoformat()}
 
 
-def _lock(payment_id: uuid.UUID) -> Payment:
+def _lock(payment_id: uuid.UUID, locked: Payment | None = None) -> Payment:
+    """The payment, row-locked for this transaction (``locked``: the caller already holds the lock)."""
+    if locked is not None:
+        return locked
     return Payment.objects.select_for_update().get(pk=payment_id)
 
 
 def _move(payment: Payment, status: str, **fields) -> None:
+    # The row is locked by this transaction (``_lock``), so its version cannot move under us: the
+    # increment is exact without an F() expression and a re-read; ``updated_at`` is set by save().
     payment.status = status
     for name, value in fields.items():
         setattr(payment, name, value)
-    payment.version = F("version") + 1
+    payment.version += 1
     payment.save()
-    payment.refresh_from_db(fields=["version", "updated_at"])
 
 
-def payment_settle_tx(*, payment_id: uuid.UUID, processor_reference: str = "") -> Transition:
+def payment_settle_tx(*, payment_id: uuid.UUID, processor_reference: str = "",
+                      locked: Payment | None = None) -> Transition:
     """``pending → settled``: the settled event and the worker's allocate command, in this transaction."""
-    payment = _lock(payment_id)
+    payment = _lock(payment_id, locked)
     if payment.status != PaymentStatus.PENDING:
         return Transition(payment, applied=False)
     now = timezone.now()
@@ -177,9 +182,10 @@ def payment_settle_tx(*, payment_id: uuid.UUID, processor_reference: str = "") -
     return Transition(payment, applied=True)
 
 
-def payment_fail_tx(*, payment_id: uuid.UUID, reason: str, processor_reference: str = "") -> Transition:
+def payment_fail_tx(*, payment_id: uuid.UUID, reason: str, processor_reference: str = "",
+                    locked: Payment | None = None) -> Transition:
     """``pending → failed`` (the processor declined the charge)."""
-    payment = _lock(payment_id)
+    payment = _lock(payment_id, locked)
     if payment.status != PaymentStatus.PENDING:
         return Transition(payment, applied=False)
     _move(payment, PaymentStatus.FAILED, failed_at=timezone.now(), failure_reason=reason[:255],
@@ -188,12 +194,13 @@ def payment_fail_tx(*, payment_id: uuid.UUID, reason: str, processor_reference: 
     return Transition(payment, applied=True)
 
 
-def payment_return_tx(*, payment_id: uuid.UUID, reason: str, strict: bool = True) -> Transition:
+def payment_return_tx(*, payment_id: uuid.UUID, reason: str, strict: bool = True,
+                      locked: Payment | None = None) -> Transition:
     """``settled | allocated → returned``: the returned event and the worker's reversal command.
 
     Returning a returned payment again is a no-op. With ``strict``, returning a payment that never
     settled is a 409; otherwise (a processor callback) it is ignored."""
-    payment = _lock(payment_id)
+    payment = _lock(payment_id, locked)
     if payment.status == PaymentStatus.RETURNED:
         return Transition(payment, applied=False)
     if PaymentStatus.RETURNED not in TRANSITIONS[payment.status]:

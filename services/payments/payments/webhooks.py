@@ -67,14 +67,15 @@ def parse_callback(body: bytes, *, timestamp: str | None, signature: str | None)
     return callback
 
 
-def _apply(callback: Callback) -> bool:
+def _apply(callback: Callback, payment: Payment) -> bool:
     if callback.type == "charge.settled":
-        return payment_settle_tx(payment_id=callback.payment_id, processor_reference=callback.charge_id).applied
+        return payment_settle_tx(payment_id=payment.id, processor_reference=callback.charge_id,
+                                 locked=payment).applied
     if callback.type == "charge.failed":
-        return payment_fail_tx(payment_id=callback.payment_id, reason=callback.reason or "declined by the processor",
-                               processor_reference=callback.charge_id).applied
-    return payment_return_tx(payment_id=callback.payment_id, reason=callback.reason or "returned by the processor",
-                             strict=False).applied
+        return payment_fail_tx(payment_id=payment.id, reason=callback.reason or "declined by the processor",
+                               processor_reference=callback.charge_id, locked=payment).applied
+    return payment_return_tx(payment_id=payment.id, reason=callback.reason or "returned by the processor",
+                             strict=False, locked=payment).applied
 
 
 def processor_callback_tx(callback: Callback) -> CallbackResult:
@@ -88,14 +89,16 @@ def processor_callback_tx(callback: Callback) -> CallbackResult:
     except IntegrityError:
         return CallbackResult(duplicate=True, outcome="duplicate")
     outcome = "unknown_payment"
-    if Payment.all_tenants.filter(pk=callback.payment_id, tenant_id=callback.tenant_id).exists():
+    # One locked read, across tenants, checked against the callback's tenant; the transition reuses it.
+    payment = (Payment.all_tenants.select_for_update()
+               .filter(pk=callback.payment_id, tenant_id=callback.tenant_id).first())
+    if payment is not None:
         with tenant_context(callback.tenant_id):
-            payment = Payment.objects.get(pk=callback.payment_id)
             if payment.processor_reference and callback.charge_id and payment.processor_reference != callback.charge_id:
                 outcome = "ignored"
                 log.warning("webhook.reference_mismatch", payment_id=str(payment.id), charge_id=callback.charge_id)
             else:
-                outcome = "applied" if _apply(callback) else "ignored"
+                outcome = "applied" if _apply(callback, payment) else "ignored"
     seen.outcome = outcome
     seen.save(update_fields=["outcome"])
     return CallbackResult(duplicate=False, outcome=outcome)
