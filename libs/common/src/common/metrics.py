@@ -24,6 +24,8 @@ OUTBOX_OLDEST_AGE = Gauge("lendsimple_outbox_oldest_unsent_seconds", "Age of the
 OUTBOX_PUBLISHED = Counter("lendsimple_outbox_published_total", "Outbox rows confirmed by the broker", ["kind"])
 OUTBOX_FAILED = Counter("lendsimple_outbox_publish_failed_total", "Outbox publish attempts that failed", ["kind"])
 CONSUMED = Counter("lendsimple_events_consumed_total", "Events handled", ["consumer", "event_type", "outcome"])
+CONSUMER_BATCH = Histogram("lendsimple_consumer_batch_size", "Events handled in one consumer transaction", ["consumer"],
+                           buckets=(1, 2, 5, 10, 20, 50, 100))
 TASK_SECONDS = Histogram("lendsimple_task_seconds", "Celery task duration", ["task"],
                          buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120))
 

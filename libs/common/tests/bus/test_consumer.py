@@ -102,6 +102,72 @@ def test_a_poison_message_is_dead_lettered_after_the_configured_attempts_and_the
         assert queue_depth(channel, name) == 0
 
 
+def _batches() -> tuple[float, float]:
+    """(transactions, events) the test consumer has handled in batches so far (its histogram)."""
+    from prometheus_client import REGISTRY
+
+    labels = {"consumer": CONSUMER}
+    return (REGISTRY.get_sample_value("lendsimple_consumer_batch_size_count", labels) or 0.0,
+            REGISTRY.get_sample_value("lendsimple_consumer_batch_size_sum", labels) or 0.0)
+
+
+def test_a_burst_is_handled_in_batches_and_a_failing_or_duplicate_message_affects_only_itself(
+        amqp, queues, thread_consumer):
+    # given a burst waiting in the queue before the consumer starts: good events, one of them delivered
+    # twice, and one poison message in the middle
+    channel = amqp.channel()
+    good = [envelope(f"burst-{i}") for i in range(30)]
+    poison = envelope("burst-poison", behaviour="fail")
+    handlers.CALLS.clear()
+    for i, env in enumerate(good):
+        publish(channel, env)
+        if i == 10:
+            publish(channel, poison)
+            publish(channel, good[3])                   # a duplicate inside the burst
+    duplicates_before = consumed("duplicate")
+    batches_before, events_before = _batches()
+
+    # when the consumer starts
+    thread_consumer()
+
+    # then every good event is applied exactly once, the duplicate is recognised as one
+    wait_until(lambda: BusEffect.all_tenants.filter(marker__startswith="burst-").exclude(
+        marker="burst-poison").count() == 30, timeout=60, message="the burst")
+    wait_until(lambda: queue_depth(channel, queues.dlq) == 1, timeout=60, message="the poison's dead letter")
+    assert consumed("duplicate") == duplicates_before + 1
+    assert all(handlers.CALLS[f"burst-{i}"] == 1 for i in range(30) if i != 3)
+    assert InboxMessage.objects.filter(event_id__in=[e.event_id for e in good]).count() == 30
+    # and the poison's failed attempts left nothing, while the messages batched with it committed
+    assert not BusEffect.all_tenants.filter(marker="burst-poison").exists()
+    assert handlers.CALLS["burst-poison"] == 3
+    # and the burst took far fewer transactions than messages (prefetch 10 here: batches of up to 10)
+    batches, events = (now - before for now, before in zip(_batches(), (batches_before, events_before)))
+    assert events >= 32                  # 30 + the duplicate + the poison's first attempt (+ its retries)
+    assert batches <= events / 2
+    assert queue_depth(channel, queues.main) == 0
+
+
+def test_a_batch_whose_connection_breaks_is_handled_again_message_by_message(amqp, queues, thread_consumer):
+    # given a burst in which one handler loses the database connection (once)
+    channel = amqp.channel()
+    burst = [envelope(f"brk-{i}", behaviour="break" if i == 4 else "ok") for i in range(8)]
+    handlers.CALLS.clear()
+    handlers.BROKE_CONNECTION.clear()
+    for env in burst:
+        publish(channel, env)
+
+    # when the consumer handles it
+    thread_consumer()
+
+    # then nothing of the broken batch was acked as if committed: each event is applied exactly once
+    wait_until(lambda: BusEffect.all_tenants.filter(marker__startswith="brk-").count() == 8, timeout=60,
+               message="the burst after the broken batch")
+    assert handlers.BROKE_CONNECTION == {"brk-4"}
+    assert InboxMessage.objects.filter(event_id__in=[e.event_id for e in burst]).count() == 8
+    assert all(BusEffect.all_tenants.filter(marker=f"brk-{i}").count() == 1 for i in range(8))
+    assert queue_depth(channel, queues.dlq) == 0
+
+
 def test_unparseable_messages_go_to_the_dlq_at_once(amqp, queues, thread_consumer):
     # given a running consumer
     thread_consumer()

@@ -7,7 +7,8 @@
 | ``LENDSIMPLE_BUS_MAX_ATTEMPTS``    | 5                        | handler attempts before a message is dead-lettered   |
 | ``LENDSIMPLE_BUS_RETRY_DELAYS_MS`` | 1000,10000,60000,300000  | back-off before attempt 2, 3, ...; the last repeats  |
 | ``LENDSIMPLE_BUS_DELIVERY_LIMIT``  | 20                       | broker redeliveries (crashes) before the DLQ         |
-| ``LENDSIMPLE_BUS_PREFETCH``        | 20                       | unacked messages a consumer holds                    |
+| ``LENDSIMPLE_BUS_PREFETCH``        | 50                       | unacked messages a consumer holds                    |
+| ``LENDSIMPLE_BUS_CONSUMER_BATCH``  | 50                       | waiting messages a consumer handles in one commit    |
 | ``LENDSIMPLE_BUS_HEARTBEAT``       | 30                       | AMQP heartbeat, seconds                              |
 | ``LENDSIMPLE_RELAY_BATCH_SIZE``    | 500                      | outbox rows claimed per transaction                  |
 | ``LENDSIMPLE_RELAY_SWEEP_MS``      | 1000                     | sweep interval when no NOTIFY arrives                |
@@ -35,6 +36,7 @@ class BusSettings:
     retry_delays_ms: tuple[int, ...]
     delivery_limit: int
     prefetch: int
+    consumer_batch: int
     heartbeat: int
     relay_batch_size: int
     relay_sweep_ms: int
@@ -57,7 +59,8 @@ def bus_settings() -> BusSettings:
         max_attempts=max_attempts,
         retry_delays_ms=_delays(env("LENDSIMPLE_BUS_RETRY_DELAYS_MS", "1000,10000,60000,300000") or ""),
         delivery_limit=env_int("LENDSIMPLE_BUS_DELIVERY_LIMIT", 20),
-        prefetch=env_int("LENDSIMPLE_BUS_PREFETCH", 20),
+        prefetch=env_int("LENDSIMPLE_BUS_PREFETCH", 50),
+        consumer_batch=env_int("LENDSIMPLE_BUS_CONSUMER_BATCH", 50),
         heartbeat=env_int("LENDSIMPLE_BUS_HEARTBEAT", 30),
         relay_batch_size=env_int("LENDSIMPLE_RELAY_BATCH_SIZE", 500),
         relay_sweep_ms=env_int("LENDSIMPLE_RELAY_SWEEP_MS", 1000),

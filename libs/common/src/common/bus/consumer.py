@@ -10,6 +10,13 @@ Per message, with manual acks:
    (``x-lendsimple-attempt`` + 1) and then acks the original; after ``max_attempts`` it goes to the
    service's DLQ with the error in its headers. Never acked and dropped.
 
+Deliveries already waiting in the channel's buffer are handled as one batch (up to
+``LENDSIMPLE_BUS_CONSUMER_BATCH``): one outer transaction, each message in a savepoint of its own (the
+block of step 2 nests), so a failing or duplicate message rolls back only itself; retry/DLQ copies are
+published and every message of the batch acked only after the commit. If the batch's commit itself fails,
+nothing of it is kept and each of its messages is handled again on its own. Under load this makes one
+commit serve many events instead of one commit each; an idle consumer still handles a lone message at once.
+
 A consumer that dies anywhere before the ack gets the message redelivered; the inbox makes the
 second run a no-op if the first one committed.
 """
@@ -41,12 +48,16 @@ from common.bus.handlers import event_types_for, handlers_for
 from common.bus.topology import ServiceQueues, dead_letter_exchange, declare_service
 from common.bus.wire import attempt_of, failure_headers, republished
 from common.logging import bind_context
-from common.metrics import CONSUMED
+from common.metrics import CONSUMED, CONSUMER_BATCH
 from common.tenancy import tenant_context
 
 log = structlog.get_logger("common.bus.consumer")
 
 INBOX_CONSTRAINT = "bus_inbox_once"
+
+
+class _BatchAborted(Exception):
+    """A batch's transaction cannot commit; its messages are handled again one by one."""
 
 
 class _Duplicate(Exception):
@@ -130,6 +141,7 @@ class Consumer:
         self.service = service
         self.settings = settings or bus_settings()
         self.prefetch = prefetch or self.settings.prefetch
+        self.batch_size = max(1, min(self.settings.consumer_batch, self.prefetch))
         self.stop = stop or GracefulStop()
         self.queues: ServiceQueues | None = None
         self._connection = None
@@ -167,9 +179,18 @@ class Consumer:
                  event_types=event_types)
         self._backoff.reset()
         self.ready.set()
-        for method, properties, body in channel.consume(self.queues.main, inactivity_timeout=0.5):
+        deliveries = channel.consume(self.queues.main, inactivity_timeout=0.5)
+        for method, properties, body in deliveries:
             if method is not None:
-                self._process(channel, method, properties, body)
+                batch = [(method, properties, body)]
+                # What the broker already pushed (prefetch) is handled with it, without waiting for more.
+                while len(batch) < self.batch_size and channel.get_waiting_message_count() > 0:
+                    batch.append(next(deliveries))
+                CONSUMER_BATCH.labels(consumer=self.service).observe(len(batch))
+                if len(batch) == 1:
+                    self._process(channel, method, properties, body)
+                else:
+                    self._process_batch(channel, batch)
             if self.stop.requested:
                 break
         channel.cancel()        # buffered, unprocessed deliveries go back to the queue
@@ -177,6 +198,29 @@ class Consumer:
     def _process(self, channel, method, properties, body: bytes) -> None:
         close_old_connections()
         verdict = handle_delivery(self.service, body, properties, self.settings)
+        self._settle(channel, method, properties, body, verdict)
+
+    def _process_batch(self, channel, batch: list[tuple]) -> None:
+        close_old_connections()
+        try:
+            with transaction.atomic():
+                verdicts = [handle_delivery(self.service, body, properties, self.settings)
+                            for _method, properties, body in batch]
+                if connection.needs_rollback:
+                    # A savepoint could not be rolled back (e.g. the connection broke): Django would roll
+                    # the whole block back on exit without raising, and nothing of the batch would be kept.
+                    raise _BatchAborted("the batch's transaction was marked for rollback")
+        except Exception as exc:  # noqa: BLE001 - the batch's commit failed: nothing of it was kept
+            log.warning("consumer.batch_failed", consumer=self.service, size=len(batch), error=repr(exc))
+            connection.close()
+            for method, properties, body in batch:
+                self._process(channel, method, properties, body)
+            return
+        for (method, properties, body), verdict in zip(batch, verdicts, strict=True):
+            self._settle(channel, method, properties, body, verdict)
+
+    def _settle(self, channel, method, properties, body: bytes, verdict: Verdict) -> None:
+        """After the commit: the retry or dead-letter copy (confirmed), then the ack."""
         if verdict.action == "retry":
             self._publish_channel.basic_publish(
                 exchange="", routing_key=self.queues.retry_queue_after(verdict.attempt), body=body,
