@@ -24,10 +24,10 @@ def _as_date(value: date | str) -> date:
 
 
 def account_lock(*, loan_id) -> Account:
-    account = Account.objects.select_for_update().filter(loan_id=loan_id).first()
-    if account is None:
-        raise AccountNotOpen(f"no ledger account for loan {loan_id} yet")
-    return account
+    try:    # get(), not filter().first(): no ORDER BY to compile on every payment
+        return Account.objects.select_for_update().get(loan_id=loan_id)
+    except Account.DoesNotExist:
+        raise AccountNotOpen(f"no ledger account for loan {loan_id} yet") from None
 
 
 def account_open(*, event: LoanDisbursed) -> Account:

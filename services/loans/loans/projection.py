@@ -30,10 +30,11 @@ class UnknownLoan(LookupError):
 
 
 def _lock(loan_id: str | UUID) -> Loan:
-    loan = Loan.objects.select_for_update().select_related("product").filter(id=loan_id).first()
-    if loan is None:
-        raise UnknownLoan(f"no loan {loan_id} in this tenant")
-    return loan
+    # get(), not filter().first(): no ORDER BY to compile (this runs for every ledger event; py-spy)
+    try:
+        return Loan.objects.select_for_update().select_related("product").get(id=loan_id)
+    except Loan.DoesNotExist:
+        raise UnknownLoan(f"no loan {loan_id} in this tenant") from None
 
 
 def _d(value) -> Decimal:

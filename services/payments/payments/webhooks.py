@@ -90,8 +90,8 @@ def processor_callback_tx(callback: Callback) -> CallbackResult:
         return CallbackResult(duplicate=True, outcome="duplicate")
     outcome = "unknown_payment"
     # One locked read, across tenants, checked against the callback's tenant; the transition reuses it.
-    payment = (Payment.all_tenants.select_for_update()
-               .filter(pk=callback.payment_id, tenant_id=callback.tenant_id).first())
+    payment = next(iter(Payment.all_tenants.select_for_update()
+                        .filter(pk=callback.payment_id, tenant_id=callback.tenant_id)[:1]), None)
     if payment is not None:
         with tenant_context(callback.tenant_id):
             if payment.processor_reference and callback.charge_id and payment.processor_reference != callback.charge_id:

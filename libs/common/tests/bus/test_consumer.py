@@ -141,7 +141,7 @@ def test_a_burst_is_handled_in_batches_and_a_failing_or_duplicate_message_affect
     assert not BusEffect.all_tenants.filter(marker="burst-poison").exists()
     assert handlers.CALLS["burst-poison"] == 3
     # and the burst took far fewer transactions than messages (prefetch 10 here: batches of up to 10)
-    batches, events = (now - before for now, before in zip(_batches(), (batches_before, events_before)))
+    batches, events = (now - before for now, before in zip(_batches(), (batches_before, events_before), strict=True))
     assert events >= 32                  # 30 + the duplicate + the poison's first attempt (+ its retries)
     assert batches <= events / 2
     assert queue_depth(channel, queues.main) == 0
