@@ -17,7 +17,9 @@ from common.idempotency import (
     idempotency_complete_tx,
     idempotency_key_from_header,
     idempotency_owned_tx,
+    idempotency_replay,
     idempotent,
+    idempotent_write,
     request_fingerprint,
 )
 from common.tenancy import tenant_context
@@ -180,3 +182,64 @@ async def test_a_replay_waits_for_the_owner_then_answers_with_its_response():
         await run_atomic(_widget_create_tx, claim=claim, name="bolt")
         replay = await waiter
         assert isinstance(replay, Replay) and replay.status == 201
+
+
+# --- claim and write in one transaction (idempotent_write) -------------------------------------------
+
+def _widget_write_tx(*, record, name: str, fail: bool = False, pause: float = 0.0):
+    widget = Widget.objects.create(name=name)
+    if pause:
+        import time
+        time.sleep(pause)           # a slow write: concurrent requests with the key wait on its index
+    if fail:
+        raise Boom()
+    body = json.dumps({"id": widget.id, "name": widget.name})
+    idempotency_complete_tx(record, status=201, body=body, widget=widget)
+    return 201, body, widget
+
+
+async def _write(key: str, name: str, **kw):
+    fingerprint = request_fingerprint(method="POST", path="/widgets", body={"name": name})
+    return await idempotent_write(IdempotencyRecord, key=key, request_hash=fingerprint, write_tx=_widget_write_tx,
+                                  name=name, **kw)
+
+
+async def test_idempotent_write_claims_and_writes_once_and_replays_byte_for_byte():
+    with tenant_context("acme"):
+        first = await _write("w-1", "anvil")
+        again = await _write("w-1", "anvil")
+        with pytest.raises(Conflict):
+            await _write("w-1", "hammer")
+        assert await sync_to_async(Widget.objects.count)() == 1
+    assert isinstance(first, idempotency.Written) and isinstance(again, Replay)
+    assert (again.status, again.body) == (first.status, first.body) and first.result.name == "anvil"
+
+
+async def test_a_failed_idempotent_write_leaves_neither_key_nor_row():
+    with tenant_context("acme"):
+        with pytest.raises(Boom):
+            await _write("w-2", "anvil", fail=True)
+        assert await sync_to_async(IdempotencyRecord.objects.count)() == 0
+        retried = await _write("w-2", "anvil")           # the key is free for the corrected retry
+        assert await sync_to_async(Widget.objects.count)() == 1
+    assert isinstance(retried, idempotency.Written)
+
+
+async def test_concurrent_idempotent_writes_with_one_key_make_one_row_and_the_same_answer():
+    with tenant_context("acme"):
+        outcomes = await asyncio.gather(*(_write("w-3", "anvil", pause=0.2) for _ in range(8)))
+        assert await sync_to_async(Widget.objects.count)() == 1
+    written = [o for o in outcomes if isinstance(o, idempotency.Written)]
+    assert len(written) == 1
+    assert {(o.status, o.body) for o in outcomes} == {(written[0].status, written[0].body)}
+
+
+async def test_a_failed_check_of_a_completed_key_replays_it():
+    fingerprint = request_fingerprint(method="POST", path="/widgets", body={"name": "anvil"})
+    with tenant_context("acme"):
+        assert await idempotency_replay(IdempotencyRecord, key="w-4", request_hash=fingerprint) is None
+        first = await _write("w-4", "anvil")
+        replay = await idempotency_replay(IdempotencyRecord, key="w-4", request_hash=fingerprint)
+        with pytest.raises(Conflict):
+            await idempotency_replay(IdempotencyRecord, key="w-4", request_hash="another body")
+    assert (replay.status, replay.body) == (first.status, first.body)

@@ -13,6 +13,8 @@ STATE_FIELDS = ("principal", "interest", "fees", "suspense", "interest_since", "
                 "last_accrual_date", "paid_toward_schedule", "scheduled_fees_paid", "status", "non_accrual",
                 "days_past_due", "bucket")
 
+STORED_FIELDS = (*STATE_FIELDS, "oldest_unpaid_due", "sequence", "updated_at")
+
 _RULES_CACHE: dict[tuple, engine.Rules] = {}
 
 
@@ -63,7 +65,9 @@ def store(account, state: engine.State) -> None:
         setattr(account, name, getattr(state, name))
     account.oldest_unpaid_due = engine.oldest_unpaid_due(rules_of(account), state.paid_toward_schedule)
     account.sequence += 1
-    account.save()
+    # Only what a step changes: a full save() re-serialised and rewrote the terms and the whole schedule
+    # (JSON, hundreds of installments) on every payment — the largest part of an allocation's CPU (py-spy).
+    account.save(update_fields=STORED_FIELDS)
 
 
 def accrual_rows(account, rows: list[engine.AccrualRow]) -> list[Accrual]:

@@ -99,15 +99,20 @@ def emit_allocated(account: Account, allocation: Allocation) -> None:
     ))
 
 
+def _allocation_of(payment_id) -> Allocation | None:
+    # payment_id is unique: no ORDER BY (first() compiles one; this runs twice for every payment)
+    return next(iter(Allocation.objects.filter(payment_id=payment_id)[:1]), None)
+
+
 def payment_allocate(*, payment_id: str, loan_id: str, amount: str, currency: str,
                      value_date: date | str) -> Allocation:
     """Apply a settled payment as of its value date; a second delivery returns the first allocation."""
     value_date = _as_date(value_date)
-    existing = Allocation.objects.filter(payment_id=payment_id).first()
+    existing = _allocation_of(payment_id)
     if existing is not None:
         return existing
     account = account_lock(loan_id=loan_id)
-    existing = Allocation.objects.filter(payment_id=payment_id).first()  # a duplicate that held the lock first
+    existing = _allocation_of(payment_id)  # a duplicate that held the lock first
     if existing is not None:
         return existing
     if currency != account.currency:

@@ -30,9 +30,10 @@ class UnknownLoan(LookupError):
 
 
 def _lock(loan_id: str | UUID) -> Loan:
-    # get(), not filter().first(): no ORDER BY to compile (this runs for every ledger event; py-spy)
+    # get(), not filter().first(): no ORDER BY to compile (this runs for every ledger event; py-spy). The
+    # product is read only for a loan past due (``_maybe_default``), not joined into every event's lock.
     try:
-        return Loan.objects.select_for_update().select_related("product").get(id=loan_id)
+        return Loan.objects.select_for_update().get(id=loan_id)
     except Loan.DoesNotExist:
         raise UnknownLoan(f"no loan {loan_id} in this tenant") from None
 
@@ -75,7 +76,8 @@ def _apply_delinquency(loan: Loan, *, sequence: int, days_past_due: int | None, 
 
 
 def _maybe_default(loan: Loan, as_of: date) -> None:
-    if loan.status == LoanStatus.ACTIVE and loan.days_past_due > loan.product.default_after_days:
+    if loan.status == LoanStatus.ACTIVE and loan.days_past_due > 0 \
+            and loan.days_past_due > loan.product.default_after_days:
         loan.status, loan.defaulted_at = LoanStatus.DEFAULTED, timezone.now()
         outbox_add(ev.LoanDefaulted(loan_id=str(loan.id), status=loan.status, as_of=as_of.isoformat(),
                                     days_past_due=loan.days_past_due))

@@ -17,14 +17,12 @@ from common.bus.catalogue import PaymentFailed, PaymentReceived, PaymentReturned
 from common.bus.outbox import command_add, outbox_add
 from common.commands import ALLOCATE_PAYMENT, REVERSE_PAYMENT
 from common.db import run_atomic
-from common.errors import Conflict, Unprocessable
+from common.errors import Conflict, Unprocessable, UpstreamUnavailable
 from common.idempotency import (
-    Claim,
     Replay,
-    idempotency_begin,
     idempotency_complete_tx,
-    idempotency_owned_tx,
-    idempotency_release,
+    idempotency_replay,
+    idempotent_write,
 )
 from common.money import AmountError, format_amount, minor_units, parse_amount
 from common.tenancy import require_tenant
@@ -97,16 +95,15 @@ async def payment_check_loan(*, loan_id: uuid.UUID, currency: str, value_date: d
                                      "msg": f"the loan was disbursed on {loan.disbursement_date.isoformat()}"}])
 
 
-def _payment_create_tx(*, claim: Claim, loan_id: uuid.UUID, amount: Decimal, currency: str, method: str,
-                       value_date: date, created_by: str) -> tuple[Payment, str]:
-    record = idempotency_owned_tx(claim)
+def _payment_create_tx(*, record: IdempotencyRecord, loan_id: uuid.UUID, amount: Decimal, currency: str, method: str,
+                       value_date: date, created_by: str) -> tuple[int, str, Payment]:
     payment = Payment.objects.create(loan_id=loan_id, amount=amount, currency=currency, method=method,
                                      value_date=value_date, created_by=created_by,
                                      next_charge_at=timezone.now() + CHARGE_GRACE)
     outbox_add(PaymentReceived(**_payload_fields(payment)))
     body = json.dumps(payment_body(payment))
     idempotency_complete_tx(record, status=201, body=body, payment=payment)
-    return payment, body
+    return 201, body, payment
 
 
 @dataclass(frozen=True)
@@ -121,23 +118,27 @@ async def payment_intake(*, idempotency_key: str, request_hash: str, loan_id: uu
                          currency: str, method: str, value_date: date, created_by: str) -> Intake:
     """Record a payment (``pending``) exactly once per idempotency key.
 
-    Bad input is refused before the key is touched; a repeat of a completed request gets its stored
-    response; a failure after the key was claimed (loan missing, loans service down) releases it and
-    stores nothing."""
+    Bad input is refused before anything is stored. The loan is checked (loans service) first; then the
+    key is claimed and the payment written in one transaction (``idempotent_write``), so a failure stores
+    nothing and leaves the key free. A repeat of a completed request gets its stored response — also when
+    the loan check would now fail (the payment itself may have paid the loan off) — and another body
+    under the key is a 409."""
     value = payment_validate_amount(amount=amount, currency=currency)
-    outcome = await idempotency_begin(IdempotencyRecord, key=idempotency_key, request_hash=request_hash)
-    if isinstance(outcome, Replay):
-        return Intake(outcome.status, outcome.body, None)
     try:
         await payment_check_loan(loan_id=loan_id, currency=currency, value_date=value_date)
-        payment, body = await run_atomic(_payment_create_tx, claim=outcome, loan_id=loan_id, amount=value,
-                                         currency=currency, method=method, value_date=value_date,
-                                         created_by=created_by)
-    except BaseException:
-        await idempotency_release(outcome)
+    except (Unprocessable, UpstreamUnavailable):
+        replay = await idempotency_replay(IdempotencyRecord, key=idempotency_key, request_hash=request_hash)
+        if replay is not None:
+            return Intake(replay.status, replay.body, None)
         raise
+    outcome = await idempotent_write(IdempotencyRecord, key=idempotency_key, request_hash=request_hash,
+                                     write_tx=_payment_create_tx, loan_id=loan_id, amount=value, currency=currency,
+                                     method=method, value_date=value_date, created_by=created_by)
+    if isinstance(outcome, Replay):
+        return Intake(outcome.status, outcome.body, None)
+    payment = outcome.result
     log.info("payment.received", payment_id=str(payment.id), loan_id=str(loan_id))
-    return Intake(201, body, payment.id, payment)
+    return Intake(201, outcome.body, payment.id, payment)
 
 
 # --- lifecycle ---------------------------------------------------------------------------------

@@ -17,6 +17,11 @@ foreign key to what it creates if it likes), and follows one shape per write:
         idempotency_complete_tx(record, status=201, body=body)
         return 201, body
 
+A write whose checks call out first (payments checks the loan over REST) claims the key and writes in
+one transaction instead: ``await idempotent_write(Model, key=..., request_hash=..., write_tx=fn, **kw)``
+(``fn(record=..., **kw)`` writes, completes the record and returns ``(status, body, result)``), and on a
+failed check asks ``idempotency_replay`` whether the key already holds a completed answer.
+
 How it holds: ``idempotency_begin`` either claims the key (``Claim``) by inserting the row of the
 unique ``(tenant, key)`` index, or answers with the stored response (``Replay``). Concurrent requests
 with one key serialize on that index: one inserts and owns the key; the others wait (polling the
@@ -46,7 +51,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from ninja.responses import NinjaJSONEncoder
 
-from common.db import run_atomic
+from common.db import run_atomic, run_sync
 from common.errors import Conflict, Unprocessable
 from common.tenancy import TenantModel
 
@@ -159,23 +164,29 @@ def idempotent_response(answer: Answer) -> HttpResponse:
 
 # --- the key's life ------------------------------------------------------------------------------
 
-def _claim_or_inspect_tx(model: type[IdempotencyRecordBase], *, key: str, request_hash: str) -> Claim | Replay | None:
+def _claim_record_tx(model: type[IdempotencyRecordBase], *, key: str,
+                     request_hash: str) -> tuple[IdempotencyRecordBase | None, Claim | Replay | None]:
+    """The key's record, locked by this transaction, and what it means for this request."""
     try:
         with transaction.atomic():      # a savepoint: a lost insert race leaves the outer block usable
             record = model.objects.create(key=key, request_hash=request_hash)
-        return Claim(model, record.id, record.claim_token)
+        return record, Claim(model, record.id, record.claim_token)
     except IntegrityError:
         pass
     record = model.objects.select_for_update().get(key=key)
     if record.request_hash != request_hash:
         raise Conflict(MESSAGES[KEY_REUSED], code=KEY_REUSED)
     if record.state == IdempotencyState.COMPLETED:
-        return Replay(record.response_status, record.response_body)
+        return record, Replay(record.response_status, record.response_body)
     if record.updated_at < timezone.now() - STALE_AFTER:
         record.claim_token = uuid.uuid4()
         record.save(update_fields=["claim_token", "updated_at"])
-        return Claim(model, record.id, record.claim_token)
-    return None
+        return record, Claim(model, record.id, record.claim_token)
+    return record, None
+
+
+def _claim_or_inspect_tx(model: type[IdempotencyRecordBase], *, key: str, request_hash: str) -> Claim | Replay | None:
+    return _claim_record_tx(model, key=key, request_hash=request_hash)[1]
 
 
 async def idempotency_begin(model: type[IdempotencyRecordBase], *, key: str, request_hash: str,
@@ -190,6 +201,62 @@ async def idempotency_begin(model: type[IdempotencyRecordBase], *, key: str, req
         if time.monotonic() >= deadline:
             raise Conflict(MESSAGES[KEY_IN_FLIGHT], code=KEY_IN_FLIGHT)
         await asyncio.sleep(POLL_SECONDS)
+
+
+@dataclass(frozen=True)
+class Written:
+    status: int
+    body: str
+    result: Any        # what the write function returned besides the answer (e.g. the created row)
+
+
+def _claim_and_write_tx(model: type[IdempotencyRecordBase], key: str, request_hash: str,
+                        write_tx: Callable[..., tuple[int, str, Any]], kwargs: dict) -> Written | Replay | None:
+    record, outcome = _claim_record_tx(model, key=key, request_hash=request_hash)
+    if not isinstance(outcome, Claim):
+        return outcome
+    status, body, result = write_tx(record=record, **kwargs)
+    return Written(status, body, result)
+
+
+async def idempotent_write(model: type[IdempotencyRecordBase], *, key: str, request_hash: str,
+                           write_tx: Callable[..., tuple[int, str, Any]], wait_seconds: float | None = None,
+                           **kwargs: Any) -> Written | Replay:
+    """Claim ``key`` and write in ONE transaction, for a write whose checks (outside calls) ran before:
+    ``write_tx(record=<the key's record, locked>, **kwargs)`` writes, calls
+    ``idempotency_complete_tx(record, ...)`` and returns ``(status, body, result)``.
+
+    Compared with ``idempotency_begin`` + a second transaction this saves a transaction per request, and
+    no key is ever committed in flight by it: a failed write rolls the claim back with it. A concurrent
+    request with the same key waits on the key's unique index until this one commits, then replays it.
+    A repeat gets the stored answer (``Replay``); another body under the key is a 409; a key left in
+    flight by ``idempotency_begin`` is waited for as there."""
+    deadline = time.monotonic() + (WAIT_SECONDS if wait_seconds is None else wait_seconds)
+    while True:
+        outcome = await run_atomic(_claim_and_write_tx, model, key, request_hash, write_tx, kwargs)
+        if outcome is not None:
+            return outcome
+        if time.monotonic() >= deadline:
+            raise Conflict(MESSAGES[KEY_IN_FLIGHT], code=KEY_IN_FLIGHT)
+        await asyncio.sleep(POLL_SECONDS)
+
+
+def _replay_of(model: type[IdempotencyRecordBase], *, key: str, request_hash: str) -> Replay | None:
+    record = model.objects.filter(key=key).first()
+    if record is None:
+        return None
+    if record.request_hash != request_hash:
+        raise Conflict(MESSAGES[KEY_REUSED], code=KEY_REUSED)
+    if record.state == IdempotencyState.COMPLETED:
+        return Replay(record.response_status, record.response_body)
+    return None
+
+
+async def idempotency_replay(model: type[IdempotencyRecordBase], *, key: str, request_hash: str) -> Replay | None:
+    """The stored answer of a completed key (another body under it: a 409), or None. For a request whose
+    checks failed before it claimed its key: a repeat of a request that succeeded gets its first answer,
+    even if what was checked has changed since."""
+    return await run_sync(_replay_of, model, key=key, request_hash=request_hash)
 
 
 def idempotency_owned_tx(claim: Claim | None) -> IdempotencyRecordBase | None:

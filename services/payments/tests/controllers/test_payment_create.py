@@ -46,6 +46,28 @@ async def test_same_key_same_body_returns_the_first_response_and_creates_nothing
     assert (await stored_counts())["payments"] == 1
 
 
+async def test_a_repeat_gets_the_first_answer_even_when_the_loan_check_would_now_fail(
+        asgi_client, loans_api, processor, payments_http, settings, unreachable_url):
+    # given a payment recorded under a key
+    loan_id = loans_api.add("acme")
+    async with asgi_client as client:
+        first = await post_payment(client, "acme", payment_request(loan_id), key="paid-it-off")
+        # when the loan has since been paid off (by that payment, say) and the client retries
+        loans_api.loans[("acme", str(loan_id))]["status"] = "paid_off"
+        again = await post_payment(client, "acme", payment_request(loan_id), key="paid-it-off")
+        # or the loans service is unreachable when it retries
+        settings.LENDSIMPLE_LOANS_URL = unreachable_url
+        down = await post_payment(client, "acme", payment_request(loan_id), key="paid-it-off")
+        # and another body under the key is still a conflict, not the loan's 422
+        other = await post_payment(client, "acme", payment_request(loan_id, amount="1.00"), key="paid-it-off")
+    # then the retries replay the first answer, and nothing more is stored
+    assert first.status_code == again.status_code == down.status_code == 201
+    assert again.json() == down.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == down.headers["Idempotent-Replayed"] == "true"
+    assert other.status_code == 409 and other.json()["type"].endswith("idempotency_key_reused")
+    assert (await stored_counts())["payments"] == 1
+
+
 async def test_same_key_different_body_is_a_conflict(asgi_client, loans_api, processor, payments_http):
     # given a payment posted with a key
     loan_id = loans_api.add("acme")
