@@ -24,8 +24,10 @@ def _as_date(value: date | str) -> date:
 
 
 def account_lock(*, loan_id) -> Account:
-    try:    # get(), not filter().first(): no ORDER BY to compile on every payment
-        return Account.objects.select_for_update().get(loan_id=loan_id)
+    # get(), not filter().first(): no ORDER BY to compile on every payment. The terms and the schedule
+    # (JSON, the largest columns) are read only when ``accounts.rules_of`` has not cached them yet.
+    try:
+        return Account.objects.select_for_update().defer("terms", "schedule").get(loan_id=loan_id)
     except Account.DoesNotExist:
         raise AccountNotOpen(f"no ledger account for loan {loan_id} yet") from None
 
@@ -100,7 +102,7 @@ def emit_allocated(account: Account, allocation: Allocation) -> None:
 
 
 def _allocation_of(payment_id) -> Allocation | None:
-    # payment_id is unique: no ORDER BY (first() compiles one; this runs twice for every payment)
+    # payment_id is unique: no ORDER BY (first() compiles one; this runs for every payment)
     return next(iter(Allocation.objects.filter(payment_id=payment_id)[:1]), None)
 
 
@@ -108,11 +110,8 @@ def payment_allocate(*, payment_id: str, loan_id: str, amount: str, currency: st
                      value_date: date | str) -> Allocation:
     """Apply a settled payment as of its value date; a second delivery returns the first allocation."""
     value_date = _as_date(value_date)
-    existing = _allocation_of(payment_id)
-    if existing is not None:
-        return existing
     account = account_lock(loan_id=loan_id)
-    existing = _allocation_of(payment_id)  # a duplicate that held the lock first
+    existing = _allocation_of(payment_id)  # a redelivery, or a duplicate that held the lock first
     if existing is not None:
         return existing
     if currency != account.currency:
