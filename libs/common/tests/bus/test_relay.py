@@ -46,6 +46,35 @@ def test_outbox_add_refuses_to_write_outside_a_transaction():
         outbox_add(Probe(marker="no-transaction"))
 
 
+def _notifies(queries) -> int:
+    return sum(1 for q in queries if q["sql"].startswith("NOTIFY"))
+
+
+def test_a_transaction_wakes_the_relay_once_and_a_rolled_back_savepoint_does_not_swallow_it():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    # given a transaction writing several events and a command
+    with tenant_context("acme"), CaptureQueriesContext(connection) as queries, transaction.atomic():
+        outbox_add(Probe(marker="n-1"))
+        outbox_add(Probe(marker="n-2"))
+        command_add("ledger.ping")
+        # then it sends one NOTIFY, not one per row
+        assert _notifies(queries) == 1
+    # and a NOTIFY sent inside a savepoint that rolls back (PostgreSQL discards it) is sent again after
+    with tenant_context("acme"), CaptureQueriesContext(connection) as queries, transaction.atomic():
+        with pytest.raises(Boom), transaction.atomic():
+            outbox_add(Probe(marker="n-3"))
+            raise Boom
+        outbox_add(Probe(marker="n-4"))
+        outbox_add(Probe(marker="n-5"))
+        assert _notifies(queries) == 2
+    # and the next transaction notifies again
+    with tenant_context("acme"), CaptureQueriesContext(connection) as queries, transaction.atomic():
+        outbox_add(Probe(marker="n-6"))
+        assert _notifies(queries) == 1
+
+
 def test_relay_publishes_persistent_events_with_ids_and_tenant_and_marks_them_sent(probe):
     # given a committed event
     with tenant_context("globex"), transaction.atomic():

@@ -25,11 +25,20 @@ def _require_atomic() -> None:
         raise OutboxOutsideTransaction("outbox_add must be called inside the state change's transaction")
 
 
+def _notified_in_this_transaction() -> None:
+    """on_commit marker: this transaction (or savepoint) has sent its NOTIFY."""
+
+
 def _notify() -> None:
     # Delivered by PostgreSQL only when the transaction commits: the relay wakes up at once
-    # instead of waiting for its next sweep, and a rollback wakes nobody.
+    # instead of waiting for its next sweep, and a rollback wakes nobody. Once per transaction: the
+    # marker is an on_commit callback, so it goes away exactly when the NOTIFY does — at commit, at
+    # rollback, or with a rolled-back savepoint (whose NOTIFY PostgreSQL discards too).
+    if any(func is _notified_in_this_transaction for _sids, func, _robust in connection.run_on_commit):
+        return
     with connection.cursor() as cursor:
         cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+    transaction.on_commit(_notified_in_this_transaction)
 
 
 def outbox_add(payload: Payload, *, tenant_id: str | None = None, correlation_id: str | None = None,
