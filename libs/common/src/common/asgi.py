@@ -1,23 +1,50 @@
-"""The services' ASGI application: Django's handler, started with its heap settled.
+"""The services' ASGI application: Django's handler with request threads reused, its heap settled.
 
     application = common.asgi.get_asgi_application()      # in <service>_service/asgi.py
 
-Left as Django ships it, measured and noted in bench/README.md: every request runs in its own
-``ThreadSensitiveContext``, so Django's own thread-sensitive ``response.close()`` hop starts (and then
-joins) a new thread per request — the largest remaining cost of ``GET /loans/{id}`` in the profile.
-Running API requests without that context removed it (+50 % throughput) but made every request's
-thread-sensitive ORM call share one thread, and a concurrency test hung once in 300 s under it; not kept.
+Django runs every request in a ``ThreadSensitiveContext`` of its own: the request's thread-sensitive
+sync work (async ORM calls, and Django's own ``response.close()`` hop, which sends ``request_finished``
+and so hands the request's database connections back) runs on one thread of its own. As Django ships
+it, that thread is started for the request and joined after it — measured with py-spy as the largest
+single cost of ``GET /loans/{id}``, and a thread start per payment request. ``ReusingASGIHandler`` keeps
+the semantics and reuses the threads: each request borrows an idle single-thread executor (asgiref's
+``ThreadSensitiveContext(executor=...)``, whose executor the caller owns and which is not shut down on
+exit) and gives it back when the response is closed — as a WSGI server reuses its worker threads.
+Concurrent requests still never share a thread; ``request_finished`` still runs on the request's thread.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import django
+from asgiref.sync import ThreadSensitiveContext
 from django.core.handlers.asgi import ASGIHandler
+
+
+class ReusingASGIHandler(ASGIHandler):
+    """Django's ASGIHandler, each request on a reused single-thread executor instead of a new thread."""
+
+    def __init__(self):
+        super().__init__()
+        self._idle: list[ThreadPoolExecutor] = []
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        executor = self._idle.pop() if self._idle else ThreadPoolExecutor(max_workers=1,
+                                                                           thread_name_prefix="request")
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                await self.handle(scope, receive, send)
+        finally:
+            # Work a cancelled request left running on it finishes before the next request's, in order.
+            self._idle.append(executor)
 
 
 def get_asgi_application() -> ASGIHandler:
     django.setup(set_prefix=False)
-    handler = ASGIHandler()
+    handler = ReusingASGIHandler()
     _settle_heap()
     return handler
 
