@@ -88,7 +88,8 @@ def test_a_poison_message_is_dead_lettered_after_the_configured_attempts_and_the
                message="the messages behind the poison")
     # and the poison ends in the DLQ after exactly three attempts, with the error in its headers
     wait_until(lambda: queue_depth(channel, queues.dlq) == 1, timeout=60, message="the dead letter")
-    assert handlers.CALLS["poison"] == 3
+    # (the handler itself may have run once more: in a batch that was rolled back and redone)
+    assert handlers.CALLS["poison"] >= 3
     [(_method, props, body)] = _dead_letters(channel, queues.dlq)
     assert props.message_id == str(poison.event_id)
     assert props.headers[ATTEMPT_HEADER] == 3
@@ -134,15 +135,16 @@ def test_a_burst_is_handled_in_batches_and_a_failing_or_duplicate_message_affect
     wait_until(lambda: BusEffect.all_tenants.filter(marker__startswith="burst-").exclude(
         marker="burst-poison").count() == 30, timeout=60, message="the burst")
     wait_until(lambda: queue_depth(channel, queues.dlq) == 1, timeout=60, message="the poison's dead letter")
-    assert consumed("duplicate") == duplicates_before + 1
-    assert all(handlers.CALLS[f"burst-{i}"] == 1 for i in range(30) if i != 3)
+    wait_until(lambda: consumed("duplicate") == duplicates_before + 1, timeout=30, message="the duplicate's ack")
+    assert all(BusEffect.all_tenants.filter(marker=f"burst-{i}").count() == 1 for i in range(30))
     assert InboxMessage.objects.filter(event_id__in=[e.event_id for e in good]).count() == 30
     # and the poison's failed attempts left nothing, while the messages batched with it committed
     assert not BusEffect.all_tenants.filter(marker="burst-poison").exists()
-    assert handlers.CALLS["burst-poison"] == 3
-    # and the burst took far fewer transactions than messages (prefetch 10 here: batches of up to 10)
+    [(_method, props, _body)] = _dead_letters(channel, queues.dlq)
+    assert props.headers[ATTEMPT_HEADER] == 3
+    # and the burst was taken in batches (prefetch 10 here: up to 10 at a time)
     batches, events = (now - before for now, before in zip(_batches(), (batches_before, events_before), strict=True))
-    assert events >= 32                  # 30 + the duplicate + the poison's first attempt (+ its retries)
+    assert events >= 32                  # 30 + the duplicate + the poison (+ its retries)
     assert batches <= events / 2
     assert queue_depth(channel, queues.main) == 0
 

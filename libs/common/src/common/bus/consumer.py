@@ -11,11 +11,11 @@ Per message, with manual acks:
    service's DLQ with the error in its headers. Never acked and dropped.
 
 Deliveries already waiting in the channel's buffer are handled as one batch (up to
-``LENDSIMPLE_BUS_CONSUMER_BATCH``): one outer transaction, each message in a savepoint of its own (the
-block of step 2 nests), so a failing or duplicate message rolls back only itself; retry/DLQ copies are
-published and every message of the batch acked only after the commit. If the batch's commit itself fails,
-nothing of it is kept and each of its messages is handled again on its own. Under load this makes one
-commit serve many events instead of one commit each; an idle consumer still handles a lone message at once.
+``LENDSIMPLE_BUS_CONSUMER_BATCH``): step 2 for each of them in ONE transaction, without savepoints; the
+acks (and nothing else: a batch only commits when every message in it was handled) are sent after the
+commit. If any message of the batch fails, turns out a duplicate, or the commit itself fails, nothing of
+the batch is kept and each of its messages is handled again on its own, exactly as above. Under load one
+commit serves many events; an idle consumer still handles a lone message at once.
 
 A consumer that dies anywhere before the ack gets the message redelivered; the inbox makes the
 second run a no-op if the first one committed.
@@ -66,8 +66,8 @@ class _Duplicate(Exception):
 
 @dataclass(frozen=True)
 class Verdict:
-    action: str                           # ack | retry | dead_letter
-    outcome: str                          # handled | duplicate | retried | dead_lettered
+    action: str                           # ack | retry | dead_letter | abort (a batch must be redone)
+    outcome: str                          # handled | duplicate | retried | dead_lettered | aborted
     event_type: str = "unknown"
     attempt: int = 0                      # failed attempts including this one
     error: BaseException | str | None = None
@@ -79,8 +79,12 @@ def _is_inbox_conflict(exc: IntegrityError) -> bool:
     return getattr(diag, "constraint_name", None) == INBOX_CONSTRAINT
 
 
-def handle_delivery(consumer: str, body: bytes, properties: Any, settings: BusSettings) -> Verdict:
-    """Decide the fate of one delivery and apply its effect; no broker I/O here."""
+def handle_delivery(consumer: str, body: bytes, properties: Any, settings: BusSettings, *,
+                    savepoint: bool = True) -> Verdict:
+    """Decide the fate of one delivery and apply its effect; no broker I/O here.
+
+    ``savepoint=False`` (inside a batch's transaction): no savepoint of its own, so a failure or a
+    duplicate marks the whole batch for rollback and the batch is redone message by message."""
     from common.bus.models import InboxMessage
 
     message_id = getattr(properties, "message_id", None)
@@ -110,7 +114,7 @@ def handle_delivery(consumer: str, body: bytes, properties: Any, settings: BusSe
 
         started = time.monotonic()
         try:
-            with transaction.atomic():
+            with transaction.atomic(savepoint=savepoint):
                 try:
                     InboxMessage.objects.create(consumer=consumer, event_id=envelope.event_id,
                                                 event_type=event_type, tenant_id=envelope.tenant_id)
@@ -120,10 +124,14 @@ def handle_delivery(consumer: str, body: bytes, properties: Any, settings: BusSe
                     raise
                 for registration in registrations:
                     registration.handler(envelope, payload)
-        except _Duplicate:
-            log.info("event.duplicate")
-            return Verdict("ack", "duplicate", event_type)
         except Exception as exc:  # noqa: BLE001 - any handler failure takes the retry path, none is dropped
+            if not savepoint:
+                # In a batch: the batch is rolled back and this message handled again on its own,
+                # where its verdict (duplicate, retry, dead letter) is decided and logged.
+                return Verdict("abort", "aborted", event_type, error=exc)
+            if isinstance(exc, _Duplicate):
+                log.info("event.duplicate")
+                return Verdict("ack", "duplicate", event_type)
             attempt = attempt_of(properties) + 1
             if attempt >= settings.max_attempts:
                 log.error("event.dead_lettered", attempt=attempt, error=repr(exc), exc_info=True)
@@ -204,15 +212,16 @@ class Consumer:
         close_old_connections()
         try:
             with transaction.atomic():
-                verdicts = [handle_delivery(self.service, body, properties, self.settings)
-                            for _method, properties, body in batch]
-                if connection.needs_rollback:
-                    # A savepoint could not be rolled back (e.g. the connection broke): Django would roll
-                    # the whole block back on exit without raising, and nothing of the batch would be kept.
-                    raise _BatchAborted("the batch's transaction was marked for rollback")
-        except Exception as exc:  # noqa: BLE001 - the batch's commit failed: nothing of it was kept
-            log.warning("consumer.batch_failed", consumer=self.service, size=len(batch), error=repr(exc))
-            connection.close()
+                verdicts = []
+                for _method, properties, body in batch:
+                    verdicts.append(handle_delivery(self.service, body, properties, self.settings, savepoint=False))
+                    if verdicts[-1].action == "abort" or connection.needs_rollback:
+                        # A handler failed or the event was a duplicate: without savepoints (two statements
+                        # per event saved) the batch cannot keep the others (Django would roll it all back
+                        # on exit without raising): redo the batch one message at a time.
+                        raise _BatchAborted(repr(verdicts[-1].error))
+        except Exception as exc:  # noqa: BLE001 - nothing of the batch was kept (rolled back or not committed)
+            log.info("consumer.batch_redone", consumer=self.service, size=len(batch), error=repr(exc)[:300])
             for method, properties, body in batch:
                 self._process(channel, method, properties, body)
             return
