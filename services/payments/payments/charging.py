@@ -15,7 +15,7 @@ import structlog
 from common.db import run_atomic, run_sync
 from common.money import format_amount
 from common.tenancy import tenant_context
-from django.db.models import Case, F, Value, When
+from django.db.models import F
 from django.utils import timezone
 
 from payments.models import Payment, PaymentStatus
@@ -38,13 +38,13 @@ def backoff(attempts: int) -> timedelta:
 
 
 def _record_charge(*, payment_id: uuid.UUID, reference: str) -> None:
-    """The processor accepted the charge: one UPDATE (atomic on its own; a reference already recorded,
-    e.g. by a settled callback that overtook this request, is kept)."""
-    Payment.objects.filter(pk=payment_id).update(
-        processor_reference=Case(When(processor_reference="", then=Value(reference)),
-                                 default=F("processor_reference")),
-        charge_attempts=F("charge_attempts") + 1, next_charge_at=None, last_charge_error="",
-        updated_at=timezone.now())
+    """The processor accepted the charge: one UPDATE (atomic on its own). A reference already recorded
+    (a settled callback that overtook this request) is kept: then the second, rarer UPDATE runs."""
+    done = {"charge_attempts": F("charge_attempts") + 1, "next_charge_at": None, "last_charge_error": "",
+            "updated_at": timezone.now()}
+    if not Payment.objects.filter(pk=payment_id, processor_reference="").update(processor_reference=reference,
+                                                                                 **done):
+        Payment.objects.filter(pk=payment_id).update(**done)
 
 
 def _record_charge_error_tx(*, payment_id: uuid.UUID, error: str) -> None:
