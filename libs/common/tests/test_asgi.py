@@ -11,9 +11,10 @@ def _recording_handler(seen: list) -> ReusingASGIHandler:
     handler = ReusingASGIHandler()
 
     async def handle(scope, receive, send):
-        first = await sync_to_async(threading.get_ident)()      # thread-sensitive, as the async ORM
+        # thread objects, not idents (the OS reuses an ident once a thread has ended)
+        first = await sync_to_async(threading.current_thread)()      # thread-sensitive, as the async ORM
         await asyncio.sleep(0.02)
-        second = await sync_to_async(threading.get_ident)()
+        second = await sync_to_async(threading.current_thread)()
         seen.append((first, second))
 
     handler.handle = handle
@@ -26,7 +27,7 @@ async def test_concurrent_requests_never_share_a_thread_and_one_request_keeps_it
     await asyncio.gather(*(handler({"type": "http"}, None, None) for _ in range(5)))
     assert all(first == second for first, second in seen)
     assert len({first for first, _ in seen}) == 5
-    assert threading.get_ident() not in {first for first, _ in seen}
+    assert threading.current_thread() not in {first for first, _ in seen}
 
 
 async def test_later_requests_reuse_the_threads_instead_of_starting_new_ones():
@@ -39,6 +40,7 @@ async def test_later_requests_reuse_the_threads_instead_of_starting_new_ones():
     for _ in range(10):
         await handler({"type": "http"}, None, None)
     assert {first for first, _ in seen} <= first_wave
+    assert all(thread.is_alive() for thread in first_wave)
     assert threading.active_count() == threads_before
 
 

@@ -54,20 +54,35 @@ async def test_database_refusing_connections_is_503_with_retry_after_not_500():
     assert response.json()["type"].endswith("/database_unavailable")
 
 
-async def test_api_responses_carry_the_security_headers_without_the_admin_middlewares():
+@pytest.mark.parametrize("overrides, expected", [
+    ({}, {"x-content-type-options": "nosniff", "referrer-policy": "same-origin",
+          "cross-origin-opener-policy": "same-origin"}),
+    ({"SECURE_REFERRER_POLICY": "no-referrer", "SECURE_CROSS_ORIGIN_OPENER_POLICY": None},
+     {"x-content-type-options": "nosniff", "referrer-policy": "no-referrer", "cross-origin-opener-policy": None}),
+])
+async def test_api_responses_carry_the_security_headers_the_settings_ask_for_without_the_admin_middlewares(
+        settings, overrides, expected):
     # the API skips sessions/CSRF/auth/messages (admin only) but keeps what SecurityMiddleware adds
+    for name, value in overrides.items():
+        setattr(settings, name, value)
     async with _client() as client:
         response = await client.get("/api/v1/probe/whoami", headers=bearer("acme"))
     assert response.status_code == 200
-    assert response.headers["x-content-type-options"] == "nosniff"
-    assert response.headers["referrer-policy"] == "same-origin"
-    assert response.headers["cross-origin-opener-policy"] == "same-origin"
+    assert {name: response.headers.get(name) for name in expected} == expected
     assert "set-cookie" not in response.headers and "vary" not in response.headers
+
+
+async def test_api_requests_get_securitymiddlewares_https_redirect_when_the_settings_ask(settings):
+    settings.SECURE_SSL_REDIRECT = True
+    async with _client() as client:
+        response = await client.get("/api/v1/probe/whoami", headers=bearer("acme"))
+    assert response.status_code == 301
+    assert response.headers["location"] == "https://testserver/api/v1/probe/whoami"
 
 
 async def test_auth_and_role_checks_run_on_the_event_loop(monkeypatch):
     # no sync_to_async hop for the bearer check, a role permission, parameter parsing or response rendering
-    # (each would queue on the one thread-sensitive executor thread every request of the worker shares)
+    # (each would be a thread hop: onto the request's thread, the one its ORM calls use)
     import asgiref.sync
     import ninja.operation
 
@@ -84,13 +99,3 @@ async def test_auth_and_role_checks_run_on_the_event_loop(monkeypatch):
         response = await client.post("/api/v1/probe/officer-only", headers=bearer("acme", "loan_officer"))
     assert response.status_code == 200
     assert hops == []
-
-
-async def test_api_security_headers_follow_the_settings_securitymiddleware_reads(settings):
-    settings.SECURE_REFERRER_POLICY = "no-referrer"
-    settings.SECURE_CROSS_ORIGIN_OPENER_POLICY = None
-    async with _client() as client:
-        response = await client.get("/api/v1/probe/whoami", headers=bearer("acme"))
-    assert response.headers["referrer-policy"] == "no-referrer"
-    assert "cross-origin-opener-policy" not in response.headers
-    assert response.headers["x-content-type-options"] == "nosniff"

@@ -243,3 +243,18 @@ async def test_a_failed_check_of_a_completed_key_replays_it():
         with pytest.raises(Conflict):
             await idempotency_replay(IdempotencyRecord, key="w-4", request_hash="another body")
     assert (replay.status, replay.body) == (first.status, first.body)
+
+
+def _widget_write_forgetting_the_key_tx(*, record, name: str):
+    widget = Widget.objects.create(name=name)
+    return 201, "{}", widget
+
+
+async def test_a_write_that_forgets_to_complete_the_key_is_refused_and_keeps_nothing():
+    fingerprint = request_fingerprint(method="POST", path="/widgets", body={"name": "anvil"})
+    with tenant_context("acme"):
+        with pytest.raises(RuntimeError):
+            await idempotent_write(IdempotencyRecord, key="w-5", request_hash=fingerprint,
+                                   write_tx=_widget_write_forgetting_the_key_tx, name="anvil")
+        assert await sync_to_async(IdempotencyRecord.objects.count)() == 0
+        assert await sync_to_async(Widget.objects.count)() == 0

@@ -34,12 +34,15 @@ _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncConnectionPool
 
 
 def _conninfo() -> str:
+    """The connection Django's settings describe (incl. OPTIONS such as connect_timeout), in Django's time
+    zone, as a libpq string (Django's own cursor class and adapters stay with Django's connections)."""
     from django.db import connections
 
-    db = connections["default"].settings_dict
-    params = {"dbname": db["NAME"], "user": db.get("USER") or None, "password": db.get("PASSWORD") or None,
-              "host": db.get("HOST") or None, "port": db.get("PORT") or None,
-              "application_name": "lendsimple-adb"}
+    connection = connections["default"]
+    params = connection.get_connection_params()
+    for django_only in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(django_only, None)
+    params |= {"application_name": "lendsimple-adb", "options": f"-c TimeZone={connection.timezone_name}"}
     return make_conninfo(**{k: v for k, v in params.items() if v is not None})
 
 

@@ -83,10 +83,7 @@ class HasRole(AsyncBasePermission):
         return self.has_permission(request, controller)
 
     def has_object_permission(self, request, controller, obj) -> bool:
-        return True
-
-    async def has_object_permission_async(self, request, controller, obj) -> bool:
-        return True
+        return True       # (the async default, True, is AsyncBasePermission's; its sync one would run a loop)
 
     @classmethod
     def of(cls, role: str) -> type[HasRole]:

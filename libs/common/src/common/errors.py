@@ -21,7 +21,6 @@ from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja_extra.exceptions import APIException
-from psycopg_pool import PoolTimeout
 
 from common.tenancy import TenantNotSet
 
@@ -171,8 +170,7 @@ def install_exception_handlers(api) -> None:
     api.add_exception_handler(DataError, on_data_error)
     api.add_exception_handler(psycopg.DataError, on_data_error)               # async-native reads (common.adb)
     api.add_exception_handler(OperationalError, on_database_unavailable)
-    api.add_exception_handler(psycopg.OperationalError, on_database_unavailable)
-    api.add_exception_handler(PoolTimeout, on_database_unavailable)
+    api.add_exception_handler(psycopg.OperationalError, on_database_unavailable)   # incl. psycopg_pool.PoolTimeout
     api.add_exception_handler(Http404, on_not_found)
     api.add_exception_handler(ObjectDoesNotExist, on_not_found)
     api.add_exception_handler(HttpError, on_http_error)

@@ -25,7 +25,8 @@ failed check asks ``idempotency_replay`` whether the key already holds a complet
 How it holds: ``idempotency_begin`` either claims the key (``Claim``) by inserting the row of the
 unique ``(tenant, key)`` index, or answers with the stored response (``Replay``). Concurrent requests
 with one key serialize on that index: one inserts and owns the key; the others wait (polling the
-row, holding no transaction) until it completes and then replay its response, so twenty concurrent
+row, holding no transaction; with ``idempotent_write`` on the index for the length of the writing
+transaction) until it completes and then replay its response, so twenty concurrent
 retries get twenty identical answers and one record. A different body under the same key is a 409
 at once; a key still in flight after ``WAIT_SECONDS`` is a 409 (retry later). A request that fails
 releases its key, so a corrected retry may use it again; a claim abandoned by a crashed process is
@@ -164,6 +165,27 @@ def idempotent_response(answer: Answer) -> HttpResponse:
 
 # --- the key's life ------------------------------------------------------------------------------
 
+def _stored_answer(record: IdempotencyRecordBase, request_hash: str) -> Replay | None:
+    """What a key already used answers to this request: its stored response, a 409 for another body,
+    or None while it is in flight."""
+    if record.request_hash != request_hash:
+        raise Conflict(MESSAGES[KEY_REUSED], code=KEY_REUSED)
+    if record.state == IdempotencyState.COMPLETED:
+        return Replay(record.response_status, record.response_body)
+    return None
+
+
+async def _until_answered(attempt: Callable[[], Awaitable[Any]], wait_seconds: float | None) -> Any:
+    """Run ``attempt`` (one transaction) until it answers something other than None (the key in flight),
+    polling without holding a transaction; a key still in flight after the wait is a 409."""
+    deadline = time.monotonic() + (WAIT_SECONDS if wait_seconds is None else wait_seconds)
+    while (outcome := await attempt()) is None:
+        if time.monotonic() >= deadline:
+            raise Conflict(MESSAGES[KEY_IN_FLIGHT], code=KEY_IN_FLIGHT)
+        await asyncio.sleep(POLL_SECONDS)
+    return outcome
+
+
 def _claim_record_tx(model: type[IdempotencyRecordBase], *, key: str,
                      request_hash: str) -> tuple[IdempotencyRecordBase | None, Claim | Replay | None]:
     """The key's record, locked by this transaction, and what it means for this request."""
@@ -174,10 +196,9 @@ def _claim_record_tx(model: type[IdempotencyRecordBase], *, key: str,
     except IntegrityError:
         pass
     record = model.objects.select_for_update().get(key=key)
-    if record.request_hash != request_hash:
-        raise Conflict(MESSAGES[KEY_REUSED], code=KEY_REUSED)
-    if record.state == IdempotencyState.COMPLETED:
-        return record, Replay(record.response_status, record.response_body)
+    replay = _stored_answer(record, request_hash)
+    if replay is not None:
+        return record, replay
     if record.updated_at < timezone.now() - STALE_AFTER:
         record.claim_token = uuid.uuid4()
         record.save(update_fields=["claim_token", "updated_at"])
@@ -193,14 +214,8 @@ async def idempotency_begin(model: type[IdempotencyRecordBase], *, key: str, req
                             wait_seconds: float | None = None) -> Claim | Replay:
     """Claim ``key`` for this request, or the stored response of the request that used it first
     (waiting for it while it is in flight); another body under the key is a 409."""
-    deadline = time.monotonic() + (WAIT_SECONDS if wait_seconds is None else wait_seconds)
-    while True:
-        outcome = await run_atomic(_claim_or_inspect_tx, model, key=key, request_hash=request_hash)
-        if outcome is not None:
-            return outcome
-        if time.monotonic() >= deadline:
-            raise Conflict(MESSAGES[KEY_IN_FLIGHT], code=KEY_IN_FLIGHT)
-        await asyncio.sleep(POLL_SECONDS)
+    return await _until_answered(lambda: run_atomic(_claim_or_inspect_tx, model, key=key, request_hash=request_hash),
+                                 wait_seconds)
 
 
 @dataclass(frozen=True)
@@ -216,6 +231,9 @@ def _claim_and_write_tx(model: type[IdempotencyRecordBase], key: str, request_ha
     if not isinstance(outcome, Claim):
         return outcome
     status, body, result = write_tx(record=record, **kwargs)
+    if record.state != IdempotencyState.COMPLETED:
+        # committed in flight, every retry would wait and then get a 409 until the claim went stale
+        raise RuntimeError(f"{write_tx.__name__} did not complete the idempotency key (idempotency_complete_tx)")
     return Written(status, body, result)
 
 
@@ -228,28 +246,17 @@ async def idempotent_write(model: type[IdempotencyRecordBase], *, key: str, requ
 
     Compared with ``idempotency_begin`` + a second transaction this saves a transaction per request, and
     no key is ever committed in flight by it: a failed write rolls the claim back with it. A concurrent
-    request with the same key waits on the key's unique index until this one commits, then replays it.
-    A repeat gets the stored answer (``Replay``); another body under the key is a 409; a key left in
-    flight by ``idempotency_begin`` is waited for as there."""
-    deadline = time.monotonic() + (WAIT_SECONDS if wait_seconds is None else wait_seconds)
-    while True:
-        outcome = await run_atomic(_claim_and_write_tx, model, key, request_hash, write_tx, kwargs)
-        if outcome is not None:
-            return outcome
-        if time.monotonic() >= deadline:
-            raise Conflict(MESSAGES[KEY_IN_FLIGHT], code=KEY_IN_FLIGHT)
-        await asyncio.sleep(POLL_SECONDS)
+    request with the same key waits on the key's unique index (holding its connection) only for as long
+    as this transaction lasts — no outside call happens inside it — then replays it. A repeat gets the
+    stored answer (``Replay``); another body under the key is a 409; a key left in flight by
+    ``idempotency_begin`` is waited for as there."""
+    return await _until_answered(lambda: run_atomic(_claim_and_write_tx, model, key, request_hash, write_tx, kwargs),
+                                 wait_seconds)
 
 
 def _replay_of(model: type[IdempotencyRecordBase], *, key: str, request_hash: str) -> Replay | None:
     record = model.objects.filter(key=key).first()
-    if record is None:
-        return None
-    if record.request_hash != request_hash:
-        raise Conflict(MESSAGES[KEY_REUSED], code=KEY_REUSED)
-    if record.state == IdempotencyState.COMPLETED:
-        return Replay(record.response_status, record.response_body)
-    return None
+    return None if record is None else _stored_answer(record, request_hash)
 
 
 async def idempotency_replay(model: type[IdempotencyRecordBase], *, key: str, request_hash: str) -> Replay | None:

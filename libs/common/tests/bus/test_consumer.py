@@ -157,6 +157,7 @@ def test_a_batch_whose_connection_breaks_is_handled_again_message_by_message(amq
     handlers.BROKE_CONNECTION.clear()
     for env in burst:
         publish(channel, env)
+    batches_before, events_before = _batches()
 
     # when the consumer handles it
     thread_consumer()
@@ -165,6 +166,9 @@ def test_a_batch_whose_connection_breaks_is_handled_again_message_by_message(amq
     wait_until(lambda: BusEffect.all_tenants.filter(marker__startswith="brk-").count() == 8, timeout=60,
                message="the burst after the broken batch")
     assert handlers.BROKE_CONNECTION == {"brk-4"}
+    # and it was a batch that broke (taken together), then redone one by one
+    batches, events = (now - before for now, before in zip(_batches(), (batches_before, events_before), strict=True))
+    assert batches < events
     assert InboxMessage.objects.filter(event_id__in=[e.event_id for e in burst]).count() == 8
     assert all(BusEffect.all_tenants.filter(marker=f"brk-{i}").count() == 1 for i in range(8))
     assert queue_depth(channel, queues.dlq) == 0
