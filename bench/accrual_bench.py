@@ -271,7 +271,6 @@ def main() -> dict:
         seed(cursor, TENANT, args.accounts)
         seed(cursor, SAMPLE_TENANT, args.sample)   # the first `sample` accounts again (same principals)
         cursor.execute("SET session_replication_role = DEFAULT")
-        cursor.execute("VACUUM ANALYZE ledger_account")
         seeding = time.perf_counter() - started
     print(f"seeded {args.accounts:,} + {args.sample:,} accounts in {seeding:.1f}s", flush=True)
     sample_ids = list(Account.all_tenants.filter(tenant_id=SAMPLE_TENANT).values_list("loan_id", flat=True))

@@ -9,7 +9,9 @@ two references on the same row and the same worker counts:
 - ceiling: the loans service's own Django/ninja-extra stack (same settings, middleware, JWT auth, permission
   class) answering a route with no database access (bench/refapps/nodb_urls.py).
 The loan read is measured for a loan officer holding the object grant (the guardian-checked path) and for a
-tenant admin; it runs as shipped (common.adb: one statement on the event loop, pooled connections). Medians of --runs runs of --duration s each. Writes bench/results/api_reads.json and .png.
+tenant admin; it runs as shipped (common.adb: one statement on the event loop, pooled connections; Django's
+psycopg pool as make run sets it). Medians of --runs runs of --duration s each. Writes
+bench/results/api_reads.json and .png.
 """
 
 from __future__ import annotations
@@ -82,9 +84,12 @@ def prepare_data() -> dict:
             "db": stack.db_name("loans")}
 
 
-def start_server(target: str, workers: int, port: int, db: str, extra: dict | None = None) -> subprocess.Popen:
+def start_server(target: str, workers: int, port: int, db: str) -> subprocess.Popen:
+    from stack import Stack
+
+    # the APIs' Django psycopg pool as make run sets it (the refapps ignore it)
     env = dict(os.environ, LENDSIMPLE_DB_NAME=db, PYTHONPATH=str(BENCH / "refapps"), LOG_LEVEL="WARNING",
-               **(extra or {}))
+               LENDSIMPLE_DB_POOL_MAX=Stack().api_pool_max())
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     proc = subprocess.Popen([gunicorn, target, "-k", "uvicorn.workers.UvicornWorker", "-b", f"127.0.0.1:{port}",
                              "-w", str(workers), "--log-level", "warning"], cwd=LOANS_DIR, env=env,
@@ -126,12 +131,11 @@ def wrk(url: str, auth: str | None, duration: float, connections: int) -> dict:
             "socket_errors": errors.group(0) if errors else ""}
 
 
-def measure(name: str, target: str, path: str, auth: str | None, workers: int, data: dict, args,
-            env: dict | None = None) -> dict:
+def measure(name: str, target: str, path: str, auth: str | None, workers: int, data: dict, args) -> dict:
     from stack import free_port
 
     port = free_port()
-    proc = start_server(target, workers, port, data["db"], env)
+    proc = start_server(target, workers, port, data["db"])
     cpu_before = benchlib.cpu_seconds(proc.pid)
     try:
         url = f"http://127.0.0.1:{port}{path}"

@@ -52,10 +52,9 @@ def start_stack(api_workers: int, pool_max: int):
     log_dir.mkdir(parents=True, exist_ok=True)
     for old in log_dir.glob("*.log"):
         old.unlink()
+    # the APIs' Django psycopg pool, and only theirs, as make run sets it (scripts/stack.py api_pool_max)
     stack = Stack(ports=ports, db_prefix=DB_PREFIX, api_workers=api_workers, log_dir=log_dir, echo=False,
-                  env={"LENDSIMPLE_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{VHOST}",
-                       # the APIs' Django psycopg pool, as make run sets it (scripts/stack.py api_pool_max)
-                       "LENDSIMPLE_DB_POOL_MAX": str(pool_max)})
+                  env={"LENDSIMPLE_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"}, api_pool_max=pool_max)
     drop_databases([stack.db_name(s) for s in SERVICES])
     stack.prepare()
     stack.start()
@@ -234,7 +233,7 @@ async def bench(args) -> dict:
     return {"rates": rows, "best_rate_with_p99_le_1s": max((r["offered_per_s"] for r in ok), default=None),
             "falls_over_at": next((r["offered_per_s"] for r in rows if r not in ok), None),
             "settle_delay_s": args.settle_delay if args.settle_delay is not None else 0.3,
-            "api_workers": args.api_workers, "db_pool_max": args.db_pool_max, "duration_s": args.duration, "loans": args.loans}
+            "api_workers": args.api_workers, "db_pool_max": int(stack.api_pool_max()), "duration_s": args.duration, "loans": args.loans}
 
 
 def plot(result: dict) -> None:
@@ -267,8 +266,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds of load per rate")
     parser.add_argument("--loans", type=int, default=60)
     parser.add_argument("--api-workers", type=int, default=2)
-    parser.add_argument("--db-pool-max", type=int, default=10,
-                        help="LENDSIMPLE_DB_POOL_MAX: Django psycopg pool size per API worker, as make run sets it")
+    parser.add_argument("--db-pool-max", type=int, default=None,
+                        help="Django psycopg pool size per API worker (default: what make run sets, scripts/stack.py)")
     parser.add_argument("--timeout", type=float, default=20.0, help="give a payment this long after the load")
     parser.add_argument("--give-up", type=float, default=10.0, help="stop raising the rate once p99 exceeds this")
     parser.add_argument("--settle-delay", type=float, default=None,

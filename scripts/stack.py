@@ -50,7 +50,7 @@ class Proc:
 class Stack:
     def __init__(self, *, ports: dict[str, int] | None = None, db_prefix: str = "lendsimple", api_workers: int = 2,
                  env: dict[str, str] | None = None, log_dir: Path | None = None, echo: bool = True,
-                 only: set[str] | None = None):
+                 only: set[str] | None = None, api_pool_max: int | None = None):
         self.ports = {**DEFAULT_PORTS, **(ports or {})}
         self.db_prefix = db_prefix
         self.api_workers = api_workers
@@ -58,6 +58,7 @@ class Stack:
         self.log_dir = log_dir
         self.echo = echo
         self.only = only
+        self._api_pool_max = api_pool_max
         self.procs: list[Proc] = []
         self._lock = threading.Lock()
 
@@ -83,12 +84,15 @@ class Stack:
         return env
 
     def api_pool_max(self) -> str:
-        """The APIs use Django's psycopg pool (10 connections per worker unless LENDSIMPLE_DB_POOL_MAX says
-        otherwise): under ASGI every request runs its ORM calls on a thread of its own, and without a pool
-        each such thread leaves a connection behind until the garbage collector finds it — a burst of
-        payments reached PostgreSQL's max_connections that way. Relays and consumers keep their own
-        connection (the relay LISTENs on it)."""
-        return self.extra_env.get("LENDSIMPLE_DB_POOL_MAX") or os.environ.get("LENDSIMPLE_DB_POOL_MAX") or "10"
+        """The APIs (only) use Django's psycopg pool: 10 connections per worker unless the constructor or
+        LENDSIMPLE_DB_POOL_MAX says otherwise. Async ORM calls and the run_atomic/run_sync executor threads
+        each hold a connection of their own; without a pool every such thread keeps one open
+        (CONN_MAX_AGE), so the connection count follows the peak concurrency — a burst of payments reached
+        PostgreSQL's max_connections that way. Relays and consumers keep their own single connection
+        (the relay LISTENs on it)."""
+        if self._api_pool_max is not None:
+            return str(self._api_pool_max)
+        return self.base_env().get("LENDSIMPLE_DB_POOL_MAX") or "10"
 
     def definitions(self) -> list[Proc]:
         py = sys.executable
@@ -147,7 +151,8 @@ class Stack:
         RUN_DIR.mkdir(exist_ok=True)
         # beat's schedule file only remembers last-run times (the daily accrual is idempotent per day); one
         # left half-written by a killed beat makes the next beat exit (EOFError), so a stack starts afresh.
-        for stale in RUN_DIR.glob(f"celerybeat-{self.db_prefix}*"):
+        schedule = f"celerybeat-{self.db_prefix}"     # exactly this stack's file (+ dbm suffixes), not
+        for stale in [RUN_DIR / schedule, *RUN_DIR.glob(f"{schedule}.*")]:   # another prefix's that starts alike
             stale.unlink(missing_ok=True)
         env = self.base_env()
         for i, proc in enumerate(self.definitions()):

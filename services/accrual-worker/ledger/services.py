@@ -145,7 +145,7 @@ def payment_reverse(*, payment_id: str, reason: str, on: date | str | None = Non
     """Reverse a returned payment exactly, re-accrue what it changed, assess the NSF fee if any."""
     from ledger.errors import PaymentNotAllocated
 
-    allocation = Allocation.objects.filter(payment_id=payment_id).first()
+    allocation = _allocation_of(payment_id)
     if allocation is None:
         raise PaymentNotAllocated(f"payment {payment_id} is not allocated yet")
     account = Account.objects.select_for_update().get(pk=allocation.account_id)

@@ -170,6 +170,7 @@ def test_progress_events_carry_each_account_as_the_per_loan_path_renders_it():
     seed("events", mixed_events(300, seed=11))
     with tenant_context("events"):
         behind = {str(i) for i in Account.objects.filter(last_accrual_date__lt=through).values_list("loan_id", flat=True)}
+        buckets_before = {str(i): b for i, b in Account.objects.values_list("loan_id", "bucket")}
     before = set(OutboxMessage.objects.values_list("id", flat=True))
     # when a portfolio run brings them up (chunks of 100, weeks of catch-up)
     with pytest.MonkeyPatch.context() as mp:
@@ -189,8 +190,11 @@ def test_progress_events_carry_each_account_as_the_per_loan_path_renders_it():
         account = accounts[summary["loan_id"]]
         assert summary == events.account_summary(account, today.get(account.loan_id, Decimal(0))), summary
     # and each bucket change is one delinquency event in the envelope every other event has
-    changes = [Envelope.model_validate(m.body) for m in OutboxMessage.objects.exclude(id__in=before).filter(
-        name=DelinquencyChanged.EVENT_TYPE)]
+    change_rows = list(OutboxMessage.objects.exclude(id__in=before).filter(name=DelinquencyChanged.EVENT_TYPE))
+    # (the raw bodies: exactly the keys outbox_add writes, nothing missing that validation would default)
+    assert all(set(m.body) == set(Envelope.model_fields) and set(m.body["payload"]) == set(DelinquencyChanged.model_fields)
+               for m in change_rows)
+    changes = [Envelope.model_validate(m.body) for m in change_rows]
     assert len(changes) > 10
     for envelope in changes:
         change = DelinquencyChanged.model_validate(envelope.payload)
@@ -198,7 +202,7 @@ def test_progress_events_carry_each_account_as_the_per_loan_path_renders_it():
         assert envelope.tenant_id == "events" and envelope.event_type == DelinquencyChanged.EVENT_TYPE
         assert change.model_dump() == {"loan_id": str(account.loan_id), "sequence": account.sequence,
                                        "as_of": "2024-04-20", "days_past_due": account.days_past_due,
-                                       "previous_bucket": change.previous_bucket, "bucket": account.bucket,
+                                       "previous_bucket": buckets_before[change.loan_id], "bucket": account.bucket,
                                        "non_accrual": account.non_accrual}
         assert change.previous_bucket != change.bucket
     assert len({e.event_id for e in changes}) == len(changes)
@@ -206,8 +210,10 @@ def test_progress_events_carry_each_account_as_the_per_loan_path_renders_it():
     # advanced, on their way to non-accrual, emit theirs through ledger.events)
     fees = {(str(f.account.loan_id), f.installment_number): f for f in Fee.objects.select_related("account")
             .filter(kind="late_fee", account__tenant_id="events", account__non_accrual=False)}
-    posted = [e for e in (Envelope.model_validate(m.body) for m in OutboxMessage.objects.exclude(id__in=before)
-                          .filter(name=TransactionPosted.EVENT_TYPE))
+    posted_rows = list(OutboxMessage.objects.exclude(id__in=before).filter(name=TransactionPosted.EVENT_TYPE))
+    assert all(set(m.body) == set(Envelope.model_fields) and set(m.body["payload"]) == set(TransactionPosted.model_fields)
+               for m in posted_rows)
+    posted = [e for e in (Envelope.model_validate(m.body) for m in posted_rows)
               if e.payload["kind"] == "late_fee" and not accounts[e.payload["loan_id"]].non_accrual]
     assert len(posted) == len(fees) > 5
     for envelope in posted:

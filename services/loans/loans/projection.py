@@ -181,10 +181,15 @@ def accrual_run_progressed_apply(*, payload: ev.AccrualRunProgressed) -> None:
         if payload.status in TERMINAL_RUN_STATES or payload.status == AccrualRunStatus.RUNNING:
             run.status = payload.status
         run.save()
+    products: dict = {}        # a chunk's past-due loans share a few products: each is read once per event
     for account in sorted(payload.accounts, key=lambda a: str(a["loan_id"])):
         loan = _lock(account["loan_id"])
+        if loan.product_id in products:
+            loan.product = products[loan.product_id]
         if _apply_balances(loan, sequence=int(account["sequence"]), balances=account["balances"], fields=account):
             _apply_delinquency(loan, sequence=int(account["sequence"]), days_past_due=account.get("days_past_due"),
                                bucket=account.get("delinquency_bucket"))
             _maybe_default(loan, date.fromisoformat(payload.through))
             loan.save()
+        if Loan.product.is_cached(loan):
+            products[loan.product_id] = loan.product

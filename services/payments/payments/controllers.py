@@ -42,17 +42,15 @@ class PaymentController(Controller):
         """Record a payment. With `Idempotency-Key` (recommended) a repeat with the same body returns the
         first response and a different body under the same key is a 409; without one, every request is a
         new payment (API.md: writes *accept* the key)."""
-        # Without a key the payment still gets a record of its own (an unguessable key): every
-        # payment is linked to the row that stored its first response.
-        key = idempotency_key_from_header(idempotency_key) or f"auto:{uuid.uuid4()}"
+        key = idempotency_key_from_header(idempotency_key)
         fingerprint = request_fingerprint(method="POST", path="/api/v1/payments", body=payload.model_dump(mode="json"))
         intake = await payment_intake(idempotency_key=key, request_hash=fingerprint, loan_id=payload.loan_id,
                                       amount=payload.amount, currency=payload.currency, method=payload.method,
                                       value_date=payload.value_date, created_by=request.auth.subject)
-        if intake.payment_id is not None:
+        if intake.payment is not None:
             # After commit: a processor outage leaves the payment pending for the sweep, never fails this.
-            await payment_request_charge(payment_id=intake.payment_id, payment=intake.payment)
-        return idempotent_response(Answer(intake.status, intake.body, replayed=intake.payment_id is None))
+            await payment_request_charge(payment_id=intake.payment.id, payment=intake.payment)
+        return idempotent_response(Answer(intake.status, intake.body, replayed=intake.payment is None))
 
     @route.get("", response={200: PaymentListOut, 401: ProblemOut, 403: ProblemOut, 422: ProblemOut})
     async def list(self, loan_id: uuid.UUID | None = None, status: Status | None = None,

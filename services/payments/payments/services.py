@@ -110,11 +110,10 @@ def _payment_create_tx(*, record: IdempotencyRecord, loan_id: uuid.UUID, amount:
 class Intake:
     status: int
     body: str                      # the JSON response, byte for byte what a replay sends again
-    payment_id: uuid.UUID | None   # set when this request created the payment (not a replay)
-    payment: Payment | None = None  # the payment as committed, when this request created it
+    payment: Payment | None        # the payment as committed when this request created it; None: a replay
 
 
-async def payment_intake(*, idempotency_key: str, request_hash: str, loan_id: uuid.UUID, amount: str,
+async def payment_intake(*, idempotency_key: str | None, request_hash: str, loan_id: uuid.UUID, amount: str,
                          currency: str, method: str, value_date: date, created_by: str) -> Intake:
     """Record a payment (``pending``) exactly once per idempotency key.
 
@@ -122,15 +121,18 @@ async def payment_intake(*, idempotency_key: str, request_hash: str, loan_id: uu
     key is claimed and the payment written in one transaction (``idempotent_write``), so a failure stores
     nothing and leaves the key free. A repeat of a completed request gets its stored response — also when
     the loan check would now fail (the payment itself may have paid the loan off) — and another body
-    under the key is a 409."""
+    under the key is a 409. Without a key the payment still gets a record of its own under an
+    unguessable one (every payment is linked to the row that stored its first response)."""
     value = payment_validate_amount(amount=amount, currency=currency)
     try:
         await payment_check_loan(loan_id=loan_id, currency=currency, value_date=value_date)
     except (Unprocessable, UpstreamUnavailable):
-        replay = await idempotency_replay(IdempotencyRecord, key=idempotency_key, request_hash=request_hash)
-        if replay is not None:
+        replay = idempotency_key and await idempotency_replay(IdempotencyRecord, key=idempotency_key,
+                                                              request_hash=request_hash)
+        if replay:
             return Intake(replay.status, replay.body, None)
         raise
+    idempotency_key = idempotency_key or f"auto:{uuid.uuid4()}"
     outcome = await idempotent_write(IdempotencyRecord, key=idempotency_key, request_hash=request_hash,
                                      write_tx=_payment_create_tx, loan_id=loan_id, amount=value, currency=currency,
                                      method=method, value_date=value_date, created_by=created_by)
@@ -138,7 +140,7 @@ async def payment_intake(*, idempotency_key: str, request_hash: str, loan_id: uu
         return Intake(outcome.status, outcome.body, None)
     payment = outcome.result
     log.info("payment.received", payment_id=str(payment.id), loan_id=str(loan_id))
-    return Intake(201, outcome.body, payment.id, payment)
+    return Intake(201, outcome.body, payment)
 
 
 # --- lifecycle ---------------------------------------------------------------------------------
@@ -152,6 +154,8 @@ def _payload_fields(payment: Payment) -> dict:
 def _lock(payment_id: uuid.UUID, locked: Payment | None = None) -> Payment:
     """The payment, row-locked for this transaction (``locked``: the caller already holds the lock)."""
     if locked is not None:
+        if locked.pk != payment_id:
+            raise ValueError(f"the locked payment is {locked.pk}, not {payment_id}")
         return locked
     return Payment.objects.select_for_update().get(pk=payment_id)
 

@@ -33,7 +33,9 @@ def broker_url() -> str:
 def database(service: str) -> dict:
     """``LENDSIMPLE_DB_POOL_MAX=<n>`` (n > 0) uses Django 5.2's psycopg pool (at most n connections per
     process; a request waits up to ``LENDSIMPLE_DB_POOL_TIMEOUT`` s for one instead of opening its own):
-    under ASGI each request otherwise connects anew, and a burst exhausts PostgreSQL's max_connections."""
+    without it every thread that touches the ORM (each request's own thread, the run_atomic/run_sync
+    executor threads) keeps a connection open (``CONN_MAX_AGE``), and a burst exhausts PostgreSQL's
+    max_connections."""
     pool_max = env_int("LENDSIMPLE_DB_POOL_MAX", 0)
     options: dict = {"connect_timeout": 5}
     if pool_max > 0:

@@ -1,13 +1,12 @@
-"""Idempotency keys: in-flight keys, abandoned claims, a request that lost its claim."""
+"""Idempotency keys on POST /payments: in-flight keys and abandoned claims (a request that lost its claim:
+libs/common/tests/test_idempotency.py)."""
 
 from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
 from common import idempotency
-from common.db import run_atomic
-from common.errors import Conflict
-from common.idempotency import Claim, idempotency_begin, idempotency_owned_tx, request_fingerprint
+from common.idempotency import request_fingerprint
 from common.tenancy import tenant_context
 from django.utils import timezone
 from payments.models import IdempotencyRecord
@@ -49,15 +48,3 @@ async def test_an_abandoned_claim_is_taken_over(client, loans_api, processor, pa
     # then the payment is recorded under it
     assert response.status_code == 201
     assert (await stored_counts())["keys"] == 1
-
-
-async def test_a_request_that_lost_its_claim_cannot_complete_the_key():
-    # given a claim that was taken over by another request
-    with tenant_context("acme"):
-        claim = await idempotency_begin(IdempotencyRecord, key="k", request_hash="h")
-        assert isinstance(claim, Claim)
-        await sync_to_async(IdempotencyRecord.objects.filter(pk=claim.record_id).update)(
-            claim_token="00000000-0000-0000-0000-000000000000")
-        # when the first request tries to complete it, then it is refused
-        with pytest.raises(Conflict):
-            await run_atomic(idempotency_owned_tx, claim)
