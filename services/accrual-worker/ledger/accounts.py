@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from common.finance import FlatInterest
+
 from ledger import engine, events, journal
-from ledger.models import Accrual, Fee, NonAccrual
+from ledger.models import Accrual, Fee, Installment, NonAccrual
 
 STATE_FIELDS = ("principal", "interest", "fees", "suspense", "interest_since", "interest_posted_since",
                 "last_accrual_date", "paid_toward_schedule", "scheduled_fees_paid", "status", "non_accrual",
@@ -35,11 +37,27 @@ def rules_of(account) -> engine.Rules:
         scheduled_fees=Decimal(account.scheduled_fees), late_fee=Decimal(account.late_fee),
         grace_days=account.grace_days, nsf_fee=Decimal(account.nsf_fee),
         non_accrual_after_days=account.non_accrual_after_days, order=tuple(account.allocation_order),
+        flat=FlatInterest.from_schedule(account.schedule, disbursement_date=account.disbursement_date,
+                                        places=account.places, mode=account.rounding_mode)
+        if account.interest_method == "flat" else None,
     )
     if len(_RULES_CACHE) > 10_000:
         _RULES_CACHE.clear()
     _RULES_CACHE[key] = rules
     return rules
+
+
+def installment_rows(account, schedule: dict) -> list[Installment]:
+    """The schedule as rows: the running total (days past due), each period's start and interest (flat accrual)."""
+    running, start, rows = Decimal(0), account.disbursement_date, []
+    for inst in sorted(schedule["installments"], key=lambda r: (r["due_date"], int(r["number"]))):
+        running += Decimal(inst["total"])
+        due = date.fromisoformat(inst["due_date"])
+        rows.append(Installment(account=account, number=int(inst["number"]), period_start=start, due_date=due,
+                                interest=Decimal(inst["interest"]), total=Decimal(inst["total"]),
+                                cumulative_total=running))
+        start = due
+    return rows
 
 
 def state_of(account, *, late_fees_assessed: set[int] | None = None) -> engine.State:

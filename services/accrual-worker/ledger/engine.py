@@ -6,7 +6,8 @@ replay path (a back-dated payment or a reversal rebuilds the account from its op
 payment ends exactly where the on-time path would have. Rules of the day:
 
 - ``advance(to)`` accrues the days (last_accrual_date, to], each row cumulative-rounded on the interest
-  clock (``common.finance.iter_daily_accruals``); it stops accruing on the day the oldest unpaid
+  clock (``common.finance.iter_daily_accruals``; a flat-interest loan on its schedule's clock,
+  ``common.finance.FlatInterest``, which repaying principal does not restart); it stops accruing on the day the oldest unpaid
   installment reaches ``non_accrual_after_days`` past due (accrued, uncollected interest is reversed)
   and assesses each late fee on due date + grace days + 1.
 - A payment applies on its value date after that day's accrual and fees; principal paid restarts the
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from common.finance import allocate, delinquency_bucket, iter_daily_accruals
+from common.finance import FlatInterest, allocate, delinquency_bucket, iter_daily_accruals
 from common.finance.allocation import Allocation as FinanceAllocation
 
 OPEN, PAID_OFF, CHARGED_OFF, WRITTEN_OFF = "open", "paid_off", "charged_off", "written_off"
@@ -42,6 +43,7 @@ class Rules:
     nsf_fee: Decimal
     non_accrual_after_days: int
     order: tuple[str, ...]
+    flat: FlatInterest | None = None          # a flat-interest loan's clock; None: declining balance
 
 
 @dataclass
@@ -130,6 +132,14 @@ def _set_delinquency(state: State, rules: Rules, as_of: date, out: Movements) ->
 def _accrue_through(state: State, rules: Rules, through: date, out: Movements) -> None:
     if through <= state.last_accrual_date:
         return
+    if rules.flat is not None:
+        _accrue_flat_days(state, rules.flat, through, out)
+    else:
+        _accrue_declining_days(state, rules, through, out)
+    state.last_accrual_date = through
+
+
+def _accrue_declining_days(state: State, rules: Rules, through: date, out: Movements) -> None:
     for accrual in iter_daily_accruals(
         balance=state.principal, annual_rate=rules.annual_rate, day_count=rules.day_count,
         since=state.interest_since, through=through, places=rules.places, mode=rules.mode,
@@ -139,7 +149,27 @@ def _accrue_through(state: State, rules: Rules, through: date, out: Movements) -
                                        state.principal))
         state.interest += accrual.amount
         state.interest_posted_since = accrual.cumulative
-    state.last_accrual_date = through
+
+
+def _accrue_flat_days(state: State, flat: FlatInterest, through: date, out: Movements) -> None:
+    """A flat loan's days: ``interest_posted_since`` is its schedule clock's cumulative on the last day posted."""
+    day = state.last_accrual_date + timedelta(days=1)
+    while day <= through:
+        cumulative = flat.cumulative(day)
+        amount = cumulative - state.interest_posted_since
+        out.accruals.append(AccrualRow(day, amount, cumulative, state.interest_since, state.principal))
+        state.interest += amount
+        state.interest_posted_since = cumulative
+        day += timedelta(days=1)
+
+
+def _restart_clock(state: State, rules: Rules, on: date) -> None:
+    """Principal repaid or accrual resumed on ``on``: a declining-balance clock starts again there on the new
+    balance; a flat clock keeps its schedule and only skips what was not accrued (non-accrual days)."""
+    if rules.flat is None:
+        state.interest_since, state.interest_posted_since = on, ZERO
+    else:
+        state.interest_posted_since = rules.flat.cumulative(on)
 
 
 def non_accrual_date(state: State, rules: Rules) -> date | None:
@@ -199,7 +229,7 @@ def pay(state: State, rules: Rules, *, payment_id: str, amount: Decimal, value_d
     state.principal -= result.principal
     state.suspense += result.overpayment
     if result.principal > 0:
-        state.interest_since, state.interest_posted_since = value_date, ZERO
+        _restart_clock(state, rules, value_date)
     scheduled_fee_part = min(result.fees, max(ZERO, rules.scheduled_fees - state.scheduled_fees_paid))
     state.scheduled_fees_paid += scheduled_fee_part
     state.paid_toward_schedule += result.principal + result.interest + scheduled_fee_part
@@ -208,7 +238,7 @@ def pay(state: State, rules: Rules, *, payment_id: str, amount: Decimal, value_d
     _set_delinquency(state, rules, value_date, out)
     if state.non_accrual and state.days_past_due == 0 and state.status == OPEN:
         state.non_accrual = False
-        state.interest_since, state.interest_posted_since = value_date, ZERO
+        _restart_clock(state, rules, value_date)
         out.non_accrual.append(NonAccrualRow("cure", value_date, ZERO))
     out.allocations[payment_id] = result
     return result

@@ -33,6 +33,9 @@ class Account(TenantModel):
     terms = models.JSONField()
     schedule = models.JSONField()
     annual_rate = models.DecimalField(max_digits=20, decimal_places=12)
+    # flat: the interest of each scheduled period, earned evenly over it (common.finance.FlatInterest, SQL
+    # ledger_flat_cumulative_interest); declining_balance: on the principal owed (common.finance.accrue)
+    interest_method = models.CharField(max_length=32, default="declining_balance", db_default="declining_balance")
     day_count = models.CharField(max_length=16)
     rounding_mode = models.CharField(max_length=16)
     places = models.PositiveSmallIntegerField()
@@ -79,11 +82,14 @@ class Account(TenantModel):
 
 
 class Installment(models.Model):
-    """The schedule as rows, with the running total the set-based days-past-due query needs."""
+    """The schedule as rows, with the running total the set-based days-past-due query needs, and each
+    period's start and scheduled interest (the set-based flat-interest accrual)."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="installments")
     number = models.PositiveIntegerField()
+    period_start = models.DateField(null=True)
     due_date = models.DateField()
+    interest = models.DecimalField(**MONEY, null=True)
     total = models.DecimalField(**MONEY)
     cumulative_total = models.DecimalField(**MONEY)
 

@@ -6,7 +6,8 @@ are expressed in SQL so a chunk of thousands of accounts costs a handful of stat
 2. accounts whose non-accrual day falls inside the window go through the engine one by one (rare);
 3. late fees: one INSERT ... SELECT ... ON CONFLICT DO NOTHING over the unpaid installments;
 4. the day itself, one statement: the accrual rows (catch-up of missed days included) from
-   ``ledger_cumulative_interest`` (exactly ``common.finance.accrue``), ON CONFLICT DO NOTHING, and one
+   ``ledger_cumulative_interest`` (exactly ``common.finance.accrue``; flat-interest loans from
+   ``ledger_flat_cumulative_interest``, exactly ``common.finance.FlatInterest``), ON CONFLICT DO NOTHING, and one
    UPDATE of each account (balances, accrual clock, days past due, bucket) returning its progress summary
    rendered as JSON;
 5. journal: one summarized entry per product and day for the accrual and for late fees;
@@ -126,7 +127,8 @@ SUMMARY_SQL = """('{"loan_id":"' || a.loan_id || '","sequence":' || a.sequence
 
 # One statement per chunk does the day's work for every account in scope, and writes each account row once
 # (a HOT update): the accrual rows (catch-up days included) from ``ledger_cumulative_interest`` (exactly
-# ``common.finance.accrue``), the balances, the accrual clock, days past due and bucket, and a
+# ``common.finance.accrue``; for a flat-interest loan ``ledger_flat_cumulative_interest``, exactly
+# ``common.finance.FlatInterest.cumulative``, its clock never restarted, so the same difference applies), the balances, the accrual clock, days past due and bucket, and a
 # ``delinquency_changed`` event for every bucket change. It returns the day's accrual per product and date (for
 # the summarized journal) and, in one more row, the accounts' entries for the progress event, rendered by
 # PostgreSQL (the same documents ``ledger.events.account_summary`` builds; a test holds them equal).
@@ -134,13 +136,15 @@ ACCRUAL_SQL = f"""
 WITH src AS (
     SELECT a.id, a.principal, a.annual_rate, a.day_count, a.interest_since, a.interest_posted_since,
            a.last_accrual_date, a.places, a.rounding_mode, a.product_id, a.non_accrual, a.bucket AS old_bucket,
+           a.interest_method = 'flat' AS flat,
            greatest(0, %(through)s::date - coalesce(a.oldest_unpaid_due, %(through)s::date)) AS dpd
       FROM ledger_account a
      WHERE {SCOPE}
 ), days AS (
     SELECT src.id, src.interest_since, src.principal, src.interest_posted_since, d::date AS day,
-           ledger_cumulative_interest(src.principal, src.annual_rate, src.day_count, src.interest_since, d::date,
-                                      src.places, src.rounding_mode) AS cum
+           CASE WHEN src.flat THEN ledger_flat_cumulative_interest(src.id, d::date, src.places, src.rounding_mode)
+                ELSE ledger_cumulative_interest(src.principal, src.annual_rate, src.day_count, src.interest_since,
+                                                d::date, src.places, src.rounding_mode) END AS cum
       FROM src, generate_series(src.last_accrual_date + 1, %(through)s::date, interval '1 day') AS d
      WHERE NOT src.non_accrual
 ), rows AS (

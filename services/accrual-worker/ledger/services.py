@@ -43,7 +43,8 @@ def account_open(*, event: LoanDisbursed) -> Account:
     disbursed = date.fromisoformat(event.disbursement_date)
     account = Account(
         loan_id=event.loan_id, borrower_id=event.borrower_id, product_id=event.product_id, currency=event.currency,
-        terms=event.terms, schedule=event.schedule, annual_rate=terms.annual_rate, day_count=terms.day_count,
+        terms=event.terms, schedule=event.schedule, annual_rate=terms.annual_rate,
+        interest_method=terms.interest_method, day_count=terms.day_count,
         rounding_mode=terms.rounding_mode, places=terms.rounding_places, disbursement_date=disbursed,
         opening_principal=principal, origination_fee=fee, scheduled_fees=terms.fees,
         late_fee=Decimal(event.late_fee), grace_days=event.grace_days, nsf_fee=Decimal(event.nsf_fee or "0"),
@@ -54,13 +55,7 @@ def account_open(*, event: LoanDisbursed) -> Account:
     )
     with transaction.atomic():  # a savepoint: a concurrent duplicate fails here, the consumer retries
         account.save()
-    running = Decimal(0)
-    rows = []
-    for inst in sorted(event.schedule["installments"], key=lambda r: (r["due_date"], int(r["number"]))):
-        running += Decimal(inst["total"])
-        rows.append(Installment(account=account, number=int(inst["number"]), due_date=inst["due_date"],
-                                total=Decimal(inst["total"]), cumulative_total=running))
-    Installment.objects.bulk_create(rows)
+    Installment.objects.bulk_create(accounts.installment_rows(account, event.schedule))
     journal.post(kind="disbursement", effective_date=disbursed, impact=journal.disbursement(principal),
                  account=account, reference=str(event.loan_id))
     journal.post(kind="origination_fee", effective_date=disbursed, impact=journal.fee_assessed(fee),

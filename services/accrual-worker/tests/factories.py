@@ -14,9 +14,9 @@ def disbursed_event(*, principal="10000.00", annual_rate="0.12", term=12, day_co
                     amortization="equal_installments", rounding_mode="half_even", places=2,
                     origination_fee="0.00", late_fee="0.00", grace_days=10, nsf_fee="0.00",
                     non_accrual_after_days=90, allocation_order=("fees", "interest", "principal"),
-                    loan_id=None, currency="USD") -> LoanDisbursed:
+                    loan_id=None, currency="USD", interest_method="declining_balance") -> LoanDisbursed:
     terms = LoanTerms(principal=Decimal(principal), annual_rate=Decimal(annual_rate), term=term, frequency=frequency,
-                      interest_method="declining_balance", amortization=amortization, day_count=day_count,
+                      interest_method=interest_method, amortization=amortization, day_count=day_count,
                       rounding_mode=rounding_mode, rounding_places=places, disbursement_date=disbursement_date,
                       first_payment_date=first_payment_date)
     schedule = generate_schedule(terms)
@@ -35,6 +35,7 @@ def bulk_open(events: list[LoanDisbursed]) -> list:
     from datetime import date
 
     from common.tenancy import require_tenant
+    from ledger.accounts import installment_rows
     from ledger.models import Account, Installment
 
     tenant = require_tenant()
@@ -45,6 +46,7 @@ def bulk_open(events: list[LoanDisbursed]) -> list:
         accounts.append(Account(
             tenant_id=tenant, loan_id=e.loan_id, borrower_id=e.borrower_id, product_id=e.product_id,
             currency=e.currency, terms=e.terms, schedule=e.schedule, annual_rate=terms.annual_rate,
+            interest_method=terms.interest_method,
             day_count=terms.day_count, rounding_mode=terms.rounding_mode, places=terms.rounding_places,
             disbursement_date=disbursed, opening_principal=Decimal(e.principal), origination_fee=Decimal(e.origination_fee),
             late_fee=Decimal(e.late_fee), grace_days=e.grace_days, nsf_fee=Decimal(e.nsf_fee),
@@ -53,12 +55,6 @@ def bulk_open(events: list[LoanDisbursed]) -> list:
             last_accrual_date=disbursed,
             oldest_unpaid_due=min(date.fromisoformat(i["due_date"]) for i in e.schedule["installments"])))
     Account.objects.bulk_create(accounts)
-    rows = []
-    for account, e in zip(accounts, events, strict=True):
-        running = Decimal(0)
-        for inst in e.schedule["installments"]:
-            running += Decimal(inst["total"])
-            rows.append(Installment(account=account, number=inst["number"], due_date=inst["due_date"],
-                                    total=Decimal(inst["total"]), cumulative_total=running))
+    rows = [row for account, e in zip(accounts, events, strict=True) for row in installment_rows(account, e.schedule)]
     Installment.objects.bulk_create(rows, batch_size=5000)
     return accounts

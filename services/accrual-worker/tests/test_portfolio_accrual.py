@@ -38,6 +38,7 @@ def mixed_events(n, seed=7):
             late_fee=rng.choice(["0", "15", "25.5"]) if places else "0", grace_days=rng.choice([5, 10, 15]),
             non_accrual_after_days=rng.choice([90, 20]), pays_first=rng.random() < 0.15,
             currency={0: "JPY", 2: "USD", 3: "KWD"}[places],
+            interest_method=rng.choice(["declining_balance", "declining_balance", "declining_balance", "flat"]),
         ))
     return out
 
@@ -71,9 +72,9 @@ def clone_tenant(source, target):
         cursor.execute(f"INSERT INTO ledger_account (id, tenant_id, loan_id, {cols}) SELECT m.new_id, %s, "
                        f"gen_random_uuid(), {cols} FROM ledger_account a JOIN clone_map m ON m.old_id = a.id "
                        "ORDER BY m.new_id", [target])
-        cursor.execute("INSERT INTO ledger_installment (account_id, number, due_date, total, cumulative_total) "
-                       "SELECT m.new_id, number, due_date, total, cumulative_total FROM ledger_installment i "
-                       "JOIN clone_map m ON m.old_id = i.account_id")
+        cursor.execute("INSERT INTO ledger_installment (account_id, number, period_start, due_date, interest, total, "
+                       "cumulative_total) SELECT m.new_id, number, period_start, due_date, interest, total, "
+                       "cumulative_total FROM ledger_installment i JOIN clone_map m ON m.old_id = i.account_id")
         cursor.execute("INSERT INTO ledger_accrual (account_id, accrual_date, amount, cumulative, since, balance, "
                        "reversed) SELECT m.new_id, accrual_date, amount, cumulative, since, balance, reversed "
                        "FROM ledger_accrual r JOIN clone_map m ON m.old_id = r.account_id")
@@ -114,7 +115,8 @@ def run_portfolio(tenant, through):
 
 
 def test_portfolio_and_per_loan_accrual_post_identical_rows_for_a_thousand_mixed_loans(monkeypatch):
-    # given the same 1,000 mixed loans in two tenants (day counts, rounding, places, payments, late fees)
+    # given the same 1,000 mixed loans in two tenants (day counts, rounding, places, payments, late fees,
+    # declining-balance and flat interest)
     per_loan = seed("perloan", mixed_events(1000))
     pairs = clone_tenant("perloan", "bulk")
     through = date(2024, 4, 20)
@@ -131,6 +133,7 @@ def test_portfolio_and_per_loan_accrual_post_identical_rows_for_a_thousand_mixed
     with tenant_context("bulk"):
         assert Account.objects.filter(non_accrual=True).exists()       # the engine path inside a chunk ran
         assert Fee.objects.filter(kind="late_fee").exists()
+        assert Account.objects.filter(interest_method="flat", non_accrual=False, interest__gt=0).exists()
         assert JournalEntry.objects.filter(kind="accrual", account__isnull=True).exists()   # summarized GL
     # and running the same day again changes nothing
     before = snapshot([b for _, b in pairs])

@@ -182,9 +182,10 @@ class LoanController(_Base):
     @route.get("/{loan_id}/payoff-quote", response={200: PayoffQuoteOut, **WRITE_PROBLEMS})
     async def get_payoff_quote(self, loan_id: UUID, as_of: date | None = None):
         """What pays the loan off exactly on `as_of` (default today): the ledger's balances as last
-        reported, plus interest accrued from the last balance change through `as_of`."""
+        reported, plus interest accrued from the last balance change through `as_of` (a flat-interest
+        loan: the interest its schedule earns through `as_of`)."""
         loan = await selectors.loan_get(principal=self.principal, loan_id=loan_id)
-        return selectors.loan_payoff_quote(loan=loan, as_of=as_of or timezone.now().date())
+        return await selectors.loan_payoff_quote(loan=loan, as_of=as_of or timezone.now().date())
 
     @route.get("/{loan_id}/transactions", response={200: TransactionListOut, **PROBLEMS})
     async def list_transactions(self, loan_id: UUID, kind: str | None = None, limit: int = 50, offset: int = 0):

@@ -12,7 +12,8 @@ from common import adb
 from common.auth import Principal
 from common.db import run_sync
 from common.errors import Conflict, NotFound, Unprocessable
-from common.finance import payoff_quote
+from common.finance import FlatInterest, payoff_quote
+from common.finance.schedule import FLAT
 from common.permissions import ahas_object_perm, avisible, grant_sql
 from django.db.models import QuerySet
 
@@ -102,10 +103,11 @@ async def accrual_run_get(*, run_id: UUID) -> AccrualRun:
         raise NotFound(MESSAGES[LoanError.ACCRUAL_RUN_NOT_FOUND], code=LoanError.ACCRUAL_RUN_NOT_FOUND.value) from None
 
 
-def loan_payoff_quote(*, loan: Loan, as_of: date) -> dict:
+async def loan_payoff_quote(*, loan: Loan, as_of: date) -> dict:
     """The payoff quote from the projection: balances as the ledger last reported them, plus what
-    ``accrue`` would post from the last balance change (the accrual clock) through ``as_of``.
-    Before any ledger event the clock starts at disbursement on the full principal."""
+    ``accrue`` would post from the last balance change (the accrual clock) through ``as_of`` — for a
+    flat-interest loan, what its schedule's clock earns through ``as_of`` (``common.finance.FlatInterest``,
+    the ledger's own rule). Before any ledger event the clock starts at disbursement on the full principal."""
     if loan.disbursement_date is None:
         raise Conflict(MESSAGES[LoanError.NOT_DISBURSED], code=LoanError.NOT_DISBURSED.value)
     since = loan.accrual_since or loan.disbursement_date
@@ -113,9 +115,16 @@ def loan_payoff_quote(*, loan: Loan, as_of: date) -> dict:
         raise Unprocessable("as_of must not be before the last balance change",
                             errors=[{"loc": ["query", "as_of"], "msg": f"must be on or after {since.isoformat()}"}])
     product = loan.product
+    places, mode = product.rounding_places, product.rounding_mode
+    flat = None
+    if product.interest_method == FLAT and not loan.non_accrual:
+        rows = [{"number": r.number, "due_date": r.due_date, "interest": r.interest}
+                async for r in schedule_rows(loan=loan)]
+        flat = FlatInterest.from_schedule({"installments": rows}, disbursement_date=loan.disbursement_date,
+                                          places=places, mode=mode)
     interest_clock = Decimal(0) if loan.non_accrual else loan.annual_rate.normalize()
     quote = payoff_quote(as_of=as_of, principal=loan.balance_principal, interest_accrued=loan.balance_interest,
                          fees=loan.balance_fees, annual_rate=interest_clock, day_count=product.day_count,
                          since=since, interest_posted_since=Decimal(0) if loan.non_accrual else loan.interest_accrued_since,
-                         places=product.rounding_places, mode=product.rounding_mode)
+                         places=places, mode=mode, flat=flat)
     return quote.to_dict()

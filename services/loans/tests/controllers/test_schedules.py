@@ -63,3 +63,19 @@ async def test_a_loan_not_yet_disbursed_has_no_schedule_or_payoff(asgi_client, a
         schedule = await client.get(f"{API}/loans/{loan['id']}/schedule", headers=admin)
         payoff = await client.get(f"{API}/loans/{loan['id']}/payoff-quote", headers=admin)
     assert schedule.status_code == 409 and payoff.status_code == 409
+
+
+async def test_a_flat_loans_payoff_quote_charges_what_its_schedule_has_earned(asgi_client, admin, borrower_id):
+    # given a 12% flat loan of 10000.00 over 12 months (100.00 interest every period), disbursed Jan 15
+    async with asgi_client as client:
+        product = await create_product(client, admin, interest_method="flat", day_count="actual/365")
+        loan = await create_loan(client, admin, borrower_id=borrower_id, product_id=product["id"])
+        await transition(client, admin, loan["id"], "approve")
+        await transition(client, admin, loan["id"], "disburse", {"disbursement_date": "2024-01-15",
+                                                                 "first_payment_date": "2024-02-15"})
+        # when quoted on Mar 1: period 1 whole, and 15 of period 2's 29 days
+        quote = await client.get(f"{API}/loans/{loan['id']}/payoff-quote?as_of=2024-03-01", headers=admin)
+    # then 100.00 + 100.00 × 15/29 = 151.72 (the declining formula would say 10000 × 12% × 46/365 = 151.23)
+    assert quote.status_code == 200, quote.text
+    assert quote.json() == {"as_of": "2024-03-01", "principal": "10000.00", "interest": "151.72", "fees": "0.00",
+                            "total": "10151.72"}

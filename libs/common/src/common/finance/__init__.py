@@ -13,6 +13,7 @@ from common.finance.daycount import DAY_COUNT_RULES, DAY_COUNTS, day_count_days,
 from common.finance.delinquency import BUCKETS as DELINQUENCY_BUCKETS
 from common.finance.delinquency import days_past_due, delinquency_bucket, unpaid_installments
 from common.finance.fees import FEE_TYPES, FeeAmount, late_fees_due, origination_fee
+from common.finance.flat import FLAT_ACCRUAL_RULE, FlatAccrual, FlatInterest, FlatPeriod
 from common.finance.payoff import PayoffQuote, payoff_quote
 from common.finance.rounding import ROUNDING_MODES, round_money
 from common.finance.schedule import (
@@ -27,8 +28,8 @@ from common.finance.schedule import (
 
 __all__ = [
     "ACCRUAL_RULE", "ALLOCATION_BUCKETS", "AMORTIZATIONS", "DAY_COUNTS", "DAY_COUNT_RULES", "DEFAULT_ORDER",
-    "DELINQUENCY_BUCKETS", "FEE_TYPES", "FREQUENCIES", "INTEREST_METHODS", "PERIODS_PER_YEAR", "ROUNDING_MODES",
-    "Accrual", "Allocation", "AllocationStep", "FeeAmount", "Installment", "LoanTerms", "PayoffQuote", "Schedule",
+    "DELINQUENCY_BUCKETS", "FEE_TYPES", "FLAT_ACCRUAL_RULE", "FREQUENCIES", "INTEREST_METHODS", "PERIODS_PER_YEAR", "ROUNDING_MODES",
+    "Accrual", "Allocation", "AllocationStep", "FeeAmount", "FlatAccrual", "FlatInterest", "FlatPeriod", "Installment", "LoanTerms", "PayoffQuote", "Schedule",
     "accrue", "add_months", "add_periods", "allocate", "check_order", "daily_accruals", "day_count_days",
     "days_past_due", "delinquency_bucket", "due_dates", "generate_schedule", "iter_daily_accruals",
     "late_fees_due", "level_installment", "origination_fee", "payoff_quote", "round_money", "unpaid_installments",
