@@ -9,7 +9,7 @@ import django  # noqa: E402
 django.setup()
 
 from celery.schedules import crontab  # noqa: E402
-from celery.signals import worker_ready, worker_shutdown  # noqa: E402
+from celery.signals import worker_init, worker_ready, worker_shutdown  # noqa: E402
 from common.celery_app import make_celery  # noqa: E402
 from common.commands import LEDGER_QUEUE  # noqa: E402
 from common.conf import env  # noqa: E402
@@ -26,6 +26,20 @@ app.conf.beat_schedule = {
 app.autodiscover_tasks(["ledger"], force=True)
 
 _health = {}
+
+
+@worker_init.connect
+def _declare_command_queue(sender=None, **kwargs):
+    # Before consuming: the queue with its dead-letter exchange, and ledger.dlq bound to it — a command rejected
+    # for good with no DLQ bound would be dropped (``manage.py declare_topology`` declares the same at deploy).
+    from common.bus.amqp import close_quietly, connect
+    from common.bus.topology import ensure_command_queue
+
+    conn = connect("ledger-worker-topology")
+    try:
+        ensure_command_queue(conn, LEDGER_QUEUE)
+    finally:
+        close_quietly(conn)
 
 
 @worker_ready.connect

@@ -1,8 +1,9 @@
 """The worker's commands (names in ``common.commands``). Every task is a TenantTask; bodies are sync, use
 the sync ORM and run in one transaction. Failure policy: an account or allocation that does not exist
 yet (its event or command is still in flight) is retried with back-off — generously, never dropped; a
-command that can never apply is rejected (dead-lettered where the queue has a dead-letter exchange) and
-logged; a database outage is retried."""
+command that can never apply, or whose retries are exhausted, is rejected to ``ledger.dlq`` (the queue's
+dead-letter target, ``common.bus.topology.command_queue_arguments``) and logged; a database outage is
+retried."""
 
 from __future__ import annotations
 

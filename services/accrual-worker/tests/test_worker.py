@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from common.bus.config import bus_settings
 from common.bus.consumer import handle_delivery
+from common.bus.dead_letters import list_command_dead_letters, replay_command_dead_letters
 from common.bus.envelope import Envelope
 from common.bus.models import OutboxMessage
 from common.tasks import TENANT_HEADER
@@ -29,6 +30,7 @@ def worker():
     from accrual_worker.celery import app
 
     purge_queue(app, "ledger")
+    purge_queue(app, "ledger.dlq")
     with running_worker(app, concurrency=4, queues=["ledger"]):
         yield app
 
@@ -101,6 +103,32 @@ def test_a_task_without_a_tenant_is_refused_and_never_runs(worker):
 
     time.sleep(2)
     assert Account.all_tenants.get(loan_id=event.loan_id).last_accrual_date == date(2024, 1, 18)
+    # and the refused command is kept in ledger.dlq (not dropped), with what an operator needs to see
+    [dead] = list_command_dead_letters("ledger")
+    assert (dead["task"], dead["args"], dead["tenant_id"], dead["reason"]) == (
+        "ledger.accrue_daily_interest", [event.loan_id, "2024-01-20"], None, "rejected")
+
+
+def test_a_command_that_exhausts_its_retries_is_dead_lettered_and_replays_once_mended(worker, monkeypatch):
+    # given an allocation whose account never opens within its (here: one) retry
+    from ledger.tasks import allocate_payment
+
+    monkeypatch.setattr(allocate_payment, "max_retries", 1)
+    event = disbursed_event()
+    payment_id = str(uuid.uuid4())
+    allocate_payment.apply_async(args=[payment_id, event.loan_id, "888.49", "USD", "2024-02-15"],
+                                 headers={TENANT_HEADER: T})
+    # when it gives up, then it is in ledger.dlq, not lost
+    dead = wait_until(lambda: list_command_dead_letters("ledger"), timeout=30, message="the dead-lettered command")
+    assert [(d["task"], d["args"][0], d["tenant_id"], d["reason"]) for d in dead] == [
+        ("ledger.allocate_payment", payment_id, T, "rejected")]
+    assert allocated(payment_id) is None
+    # and once the cause is mended (the account opens), the operator replays it: allocated exactly once
+    assert deliver(event).outcome == "handled"
+    assert [d["task_id"] for d in replay_command_dead_letters("ledger")] == [dead[0]["task_id"]]
+    allocation = wait_until(lambda: allocated(payment_id), timeout=30, message="the replayed allocation")
+    assert (allocation.interest, allocation.principal) == (Decimal("100.00"), Decimal("788.49"))
+    assert list_command_dead_letters("ledger") == []
 
 
 def test_portfolio_run_through_the_worker_completes_and_reports_progress(worker, monkeypatch):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Queue
 
+from common.bus.topology import command_queue_arguments
 from common.commands import LEDGER_QUEUE
 from common.conf import broker_url
 
@@ -21,7 +22,9 @@ def make_celery(name: str, *, default_queue: str = LEDGER_QUEUE) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=4,
         task_default_queue=default_queue,
-        task_queues=[Queue(default_queue, durable=True, queue_arguments={"x-queue-type": "quorum"})],
+        # quorum, dead-lettered to <queue>.dlq (common.bus.topology.declare_command_queue declares the DLQ):
+        # every app that publishes or consumes the queue declares it with these same arguments
+        task_queues=[Queue(default_queue, durable=True, queue_arguments=command_queue_arguments(default_queue))],
         task_default_delivery_mode="persistent",
         broker_connection_retry_on_startup=True,
         broker_heartbeat=30,

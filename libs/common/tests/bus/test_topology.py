@@ -1,11 +1,12 @@
 """The declared topology on the real broker, and the handler registry."""
 
 import json
+import uuid
 
 import pytest
 from bus_testkit import CONSUMER, PROBE_TYPE, envelope, publish, queue_depth, rabbitmqctl, vhost
 from common.bus.handlers import event_types_for, handles, subscriptions
-from common.bus.topology import dead_letter_exchange, service_queues
+from common.bus.topology import command_dlq, dead_letter_exchange, ensure_command_queue, service_queues
 from common.testing import wait_until
 from django.core.management import call_command
 
@@ -52,6 +53,46 @@ def test_declare_topology_creates_quorum_queues_retry_tiers_and_dlq(amqp):
     assert queue_depth(channel, q.main) == 1
     _method, _props, body = channel.basic_get(q.main, auto_ack=True)
     assert b'"marker":"routed"' in body
+
+
+def test_declare_topology_gives_the_celery_command_queue_a_dead_letter_queue(amqp):
+    call_command("declare_topology", verbosity=0)
+    queues = _queues()
+    assert queues["ledger"]["type"] == queues["ledger.dlq"]["type"] == "quorum"
+    args = _args(queues["ledger"])
+    assert (args["x-dead-letter-exchange"], args["x-dead-letter-routing-key"]) == ("", "ledger.dlq")
+    assert args["x-dead-letter-strategy"] == "at-least-once"
+    # and what every Celery app declares is exactly that (a difference would make the broker refuse one of them)
+    from common.celery_app import make_celery
+
+    [queue] = make_celery("probe").conf.task_queues
+    assert queue.queue_arguments == args
+
+
+def test_a_command_queue_left_by_an_earlier_version_is_replaced_when_empty_and_kept_when_not(amqp):
+    # given a command queue declared the old way (quorum, no dead-letter target)
+    name = f"probe-commands-{uuid.uuid4().hex[:8]}"
+    channel = amqp.channel()
+    channel.queue_declare(name, durable=True, arguments={"x-queue-type": "quorum"})
+    try:
+        # when it holds a command, the upgrade refuses (the worker must drain it first) and leaves it alone
+        channel.basic_publish("", name, b"[[], {}, {}]")
+        wait_until(lambda: channel.queue_declare(name, passive=True).method.message_count == 1, timeout=10,
+                   message="the queued command")
+        with pytest.raises(RuntimeError, match="holds 1 command"):
+            ensure_command_queue(amqp, name)
+        channel = amqp.channel()
+        assert channel.queue_declare(name, passive=True).method.message_count == 1
+        # and once drained it is replaced by one with its DLQ
+        channel.queue_purge(name)
+        ensure_command_queue(amqp, name)
+        args = _args(_queues()[name])
+        assert args["x-dead-letter-routing-key"] == command_dlq(name)
+        ensure_command_queue(amqp, name)                 # idempotent from then on
+    finally:
+        channel = amqp.channel()
+        channel.queue_delete(name)
+        channel.queue_delete(command_dlq(name))
 
 
 def test_a_retry_queue_hands_the_message_back_to_the_main_queue_after_its_ttl(amqp):

@@ -8,7 +8,7 @@ from typing import Any
 from common.bus.amqp import close_quietly, connect
 from common.bus.config import BusSettings, bus_settings
 from common.bus.handlers import event_types_for
-from common.bus.topology import declare_service
+from common.bus.topology import command_dlq, declare_service, ensure_command_queue
 from common.bus.wire import (
     ATTEMPT_HEADER,
     CONSUMER_HEADER,
@@ -45,22 +45,70 @@ def _describe(properties, body: bytes) -> dict[str, Any]:
     }
 
 
+def _describe_command(properties, body: bytes) -> dict[str, Any]:
+    """A dead-lettered Celery command: task name and id from its headers, args/kwargs from its body."""
+    headers = properties.headers or {}
+    try:
+        args, kwargs, _ = json.loads(body)
+    except ValueError:
+        args, kwargs = body[:500].decode("utf-8", "replace"), None
+    return {
+        "task_id": headers.get("id") or properties.correlation_id,
+        "task": headers.get("task"),
+        "tenant_id": headers.get(TENANT_HEADER),
+        "reason": headers.get("x-first-death-reason"),
+        "retries": headers.get("retries"),
+        "replayed": headers.get(REPLAYED_HEADER, 0),
+        "args": args,
+        "kwargs": kwargs,
+    }
+
+
+def _list(connection, dlq: str, limit: int, describe) -> list[dict[str, Any]]:
+    """Up to ``limit`` dead letters of ``dlq``, oldest first. They stay there (fetched unacked, then the channel
+    is closed, which returns them)."""
+    channel = connection.channel()
+    found = []
+    while len(found) < limit:
+        method, properties, body = channel.basic_get(dlq, auto_ack=False)
+        if method is None:
+            break
+        found.append(describe(properties, body))
+    channel.close()
+    return found
+
+
+def _replay(connection, dlq: str, main: str, limit: int | None, describe, **headers) -> list[dict[str, Any]]:
+    """Move up to ``limit`` dead letters (default: all there are now) back to ``main``. Each copy is confirmed
+    before the dead letter is acked, so a crash in between duplicates a message (consumers and commands are
+    idempotent) and never loses one."""
+    channel = connection.channel()
+    # Only what is there now: a replayed message that fails at once must not make this loop.
+    waiting = channel.queue_declare(dlq, passive=True).method.message_count
+    budget = waiting if limit is None else min(limit, waiting)
+    publisher = connection.channel()
+    publisher.confirm_delivery()
+    replayed = []
+    for _ in range(budget):
+        method, properties, body = channel.basic_get(dlq, auto_ack=False)
+        if method is None:
+            break
+        times = int((properties.headers or {}).get(REPLAYED_HEADER, 0)) + 1
+        publisher.basic_publish(exchange="", routing_key=main, body=body, mandatory=True,
+                                properties=republished(properties, **headers, **{REPLAYED_HEADER: times}))
+        channel.basic_ack(method.delivery_tag)
+        replayed.append(describe(properties, body))
+    return replayed
+
+
 def list_dead_letters(service: str, *, limit: int = 100, settings: BusSettings | None = None
                       ) -> list[dict[str, Any]]:
-    """Up to ``limit`` dead letters, oldest first. They stay in the DLQ (fetched unacked, then the
-    channel is closed, which returns them)."""
+    """Up to ``limit`` dead letters of ``<service>.events.dlq``, oldest first; they stay there."""
     settings = settings or bus_settings()
     conn = connect(f"dead-letters-{service}", settings)
     try:
-        channel = conn.channel()
-        queues = declare_service(channel, service, event_types_for(service), settings)
-        found = []
-        while len(found) < limit:
-            method, properties, body = channel.basic_get(queues.dlq, auto_ack=False)
-            if method is None:
-                break
-            found.append(_describe(properties, body))
-        return found
+        queues = declare_service(conn.channel(), service, event_types_for(service), settings)
+        return _list(conn, queues.dlq, limit, _describe)
     finally:
         close_quietly(conn)
 
@@ -68,29 +116,37 @@ def list_dead_letters(service: str, *, limit: int = 100, settings: BusSettings |
 def replay_dead_letters(service: str, *, limit: int | None = None, settings: BusSettings | None = None
                         ) -> list[dict[str, Any]]:
     """Move up to ``limit`` dead letters (default: all there are now) back to the service's main
-    queue with a fresh attempt count. Each copy is confirmed before the dead letter is acked, so a
-    crash in between duplicates a message (the inbox absorbs it) and never loses one."""
+    queue with a fresh attempt count (the inbox absorbs a duplicate)."""
     settings = settings or bus_settings()
     conn = connect(f"dead-letters-{service}", settings)
     try:
-        channel = conn.channel()
-        queues = declare_service(channel, service, event_types_for(service), settings)
-        # Only what is there now: a replayed message that fails at once must not make this loop.
-        waiting = channel.queue_declare(queues.dlq, passive=True).method.message_count
-        budget = waiting if limit is None else min(limit, waiting)
-        publisher = conn.channel()
-        publisher.confirm_delivery()
-        replayed = []
-        for _ in range(budget):
-            method, properties, body = channel.basic_get(queues.dlq, auto_ack=False)
-            if method is None:
-                break
-            times = int((properties.headers or {}).get(REPLAYED_HEADER, 0)) + 1
-            publisher.basic_publish(exchange="", routing_key=queues.main, body=body, mandatory=True,
-                                    properties=republished(properties, **cleared_failure_headers(),
-                                                           **{REPLAYED_HEADER: times}))
-            channel.basic_ack(method.delivery_tag)
-            replayed.append(_describe(properties, body))
-        return replayed
+        queues = declare_service(conn.channel(), service, event_types_for(service), settings)
+        return _replay(conn, queues.dlq, queues.main, limit, _describe, **cleared_failure_headers())
+    finally:
+        close_quietly(conn)
+
+
+def list_command_dead_letters(queue: str, *, limit: int = 100, settings: BusSettings | None = None
+                              ) -> list[dict[str, Any]]:
+    """Up to ``limit`` Celery commands dead-lettered from ``queue`` (``<queue>.dlq``), oldest first."""
+    settings = settings or bus_settings()
+    conn = connect(f"dead-letters-{queue}", settings)
+    try:
+        ensure_command_queue(conn, queue)
+        return _list(conn, command_dlq(queue), limit, _describe_command)
+    finally:
+        close_quietly(conn)
+
+
+def replay_command_dead_letters(queue: str, *, limit: int | None = None, settings: BusSettings | None = None
+                                ) -> list[dict[str, Any]]:
+    """Send up to ``limit`` dead-lettered commands back to ``queue`` (once the cause is mended: a command that
+    still cannot apply is rejected to the DLQ again). The ledger's commands are idempotent per payment/day."""
+    settings = settings or bus_settings()
+    conn = connect(f"dead-letters-{queue}", settings)
+    try:
+        ensure_command_queue(conn, queue)
+        # a fresh retry budget, as a replayed event gets a fresh attempt count (Celery keeps it in ``retries``)
+        return _replay(conn, command_dlq(queue), queue, limit, _describe_command, retries=0)
     finally:
         close_quietly(conn)

@@ -7,6 +7,8 @@
     <service>.events  --attempts exhausted / unparseable (consumer) or broker delivery limit-->
         lendsimple.dlx (direct)  --routing key = DLQ name-->  <service>.events.dlq (quorum)
 
+    ledger (Celery command queue, quorum)  --command rejected for good, default exchange-->  ledger.dlq (quorum)
+
 Queue arguments are fixed when a queue is created: changing the retry delays creates new retry
 queues (the old ones drain and can be deleted); changing the delivery limit of an existing main
 queue needs a policy or a new queue. Every name gets the ``LENDSIMPLE_BUS_NAMESPACE`` prefix if set.
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+import pika.exceptions
 
 from common.bus.config import BusSettings, bus_settings
 
@@ -115,3 +119,46 @@ def declare_topology(channel, subscriptions: Mapping[str, Iterable[str]], settin
     settings = settings or bus_settings()
     declare_exchanges(channel, settings)
     return {service: declare_service(channel, service, types, settings) for service, types in subscriptions.items()}
+
+
+def command_dlq(queue: str) -> str:
+    return f"{queue}.dlq"
+
+
+def command_queue_arguments(queue: str) -> dict:
+    """A Celery command queue (``ledger``), as every Celery app declares it (``common.celery_app``): a
+    command rejected for good — ``Reject(requeue=False)``: retries exhausted, a command that can never apply,
+    a message without a tenant — is dead-lettered to ``<queue>.dlq`` (through the default exchange, so the
+    arguments do not depend on the bus namespace: every app declaring the queue declares the same), not
+    dropped."""
+    return {**_QUORUM, **_AT_LEAST_ONCE, "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": command_dlq(queue)}
+
+
+def declare_command_queue(channel, queue: str) -> None:
+    """The command queue's DLQ, then the queue. The DLQ must exist before a command is rejected: dead-lettered
+    to a queue that does not exist, it would be dropped."""
+    channel.queue_declare(command_dlq(queue), durable=True, arguments=dict(_QUORUM))
+    channel.queue_declare(queue, durable=True, arguments=command_queue_arguments(queue))
+
+
+def ensure_command_queue(connection, queue: str) -> None:
+    """``declare_command_queue``, upgrading a queue an earlier version declared without a dead-letter target
+    (the broker refuses to redeclare it with other arguments: PRECONDITION_FAILED). An empty one is replaced;
+    one still holding commands is left for the worker to drain, and this raises. Quorum queues cannot be
+    deleted "if empty" atomically, so nothing may publish between the check and the delete: ``make run``
+    prepares before anything starts; a deployment upgrading from that version runs it with the relays scaled
+    to zero (docs/deploy.md)."""
+    try:
+        declare_command_queue(connection.channel(), queue)
+        return
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        if exc.reply_code != 406:
+            raise
+    channel = connection.channel()
+    waiting = channel.queue_declare(queue, passive=True).method.message_count
+    if waiting:
+        raise RuntimeError(f"queue {queue} was declared with other arguments by an earlier version and holds "
+                           f"{waiting} command(s): let the worker drain it, then declare the topology again")
+    channel.queue_delete(queue)
+    declare_command_queue(channel, queue)

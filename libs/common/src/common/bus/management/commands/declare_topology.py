@@ -8,8 +8,9 @@ from common.bus.amqp import close_quietly, connect
 
 
 class Command(BaseCommand):
-    help = ("Declare lendsimple.events, lendsimple.dlx and, for every consumer whose handlers this service "
-            "registers (or each --service given), <service>.events with its bindings, retry queues and DLQ.")
+    help = ("Declare lendsimple.events, lendsimple.dlx, the Celery command queue (ledger) with its DLQ and, for "
+            "every consumer whose handlers this service registers (or each --service given), <service>.events "
+            "with its bindings, retry queues and DLQ.")
 
     def add_arguments(self, parser):
         parser.add_argument("--service", action="append", default=[],
@@ -17,7 +18,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, service: list[str], verbosity: int, **options):
         from common.bus.handlers import autodiscover, event_types_for, subscriptions
-        from common.bus.topology import declare_exchanges, declare_service
+        from common.bus.topology import declare_exchanges, declare_service, ensure_command_queue
+        from common.commands import LEDGER_QUEUE
 
         autodiscover()
         wanted = {name: event_types_for(name) for name in service} if service else subscriptions()
@@ -25,6 +27,8 @@ class Command(BaseCommand):
         try:
             channel = conn.channel()
             declare_exchanges(channel)
+            # every service publishes commands to it (relay → send_task), so every service may declare it
+            ensure_command_queue(conn, LEDGER_QUEUE)
             for name, types in wanted.items():
                 queues = declare_service(channel, name, types)
                 if verbosity:
