@@ -161,7 +161,8 @@ class LoanTransaction(TenantModel):
     breakdown = models.JSONField(default=dict)
     reference = models.CharField(max_length=128, blank=True, default="")
     sequence = models.BigIntegerField(default=0)
-    # True when recorded from a payment event before the ledger's own transaction_posted arrived.
+    # True for a row an earlier version recorded from a payment event before the ledger's own transaction_posted
+    # arrived (taken over by it, loans.projection.transaction_posted_apply); no longer written.
     derived = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 

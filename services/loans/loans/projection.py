@@ -16,6 +16,7 @@ from uuid import UUID
 import structlog
 from common.bus import catalogue as ev
 from common.bus.outbox import outbox_add
+from common.tenancy import require_tenant
 from django.utils import timezone
 
 from loans.models import AccrualRun, AccrualRunStatus, Loan, LoanStatus, LoanTransaction
@@ -23,6 +24,14 @@ from loans.models import AccrualRun, AccrualRunStatus, Loan, LoanStatus, LoanTra
 log = structlog.get_logger(__name__)
 
 TERMINAL_RUN_STATES = (AccrualRunStatus.COMPLETED, AccrualRunStatus.FAILED)
+
+
+# What the projection changes on a loan: saved alone (a full save rewrote every column of the loan for each
+# ledger event).
+PROJECTED_FIELDS = ("balance_principal", "balance_interest", "balance_fees", "balance_total", "balance_sequence",
+                    "last_accrual_date", "accrual_since", "interest_accrued_since", "non_accrual", "days_past_due",
+                    "delinquency_sequence", "delinquency_bucket", "status", "paid_off_at", "defaulted_at",
+                    "updated_at")
 
 
 class UnknownLoan(LookupError):
@@ -104,7 +113,7 @@ def balance_changed_apply(*, payload: ev.BalanceChanged, as_of: date) -> bool:
         _maybe_paid_off(loan, as_of)
     else:
         _maybe_default(loan, as_of)
-    loan.save()
+    loan.save(update_fields=PROJECTED_FIELDS)
     return True
 
 
@@ -115,58 +124,42 @@ def delinquency_changed_apply(*, payload: ev.DelinquencyChanged) -> bool:
         return False
     loan.non_accrual = payload.non_accrual
     _maybe_default(loan, date.fromisoformat(payload.as_of))
-    loan.save()
+    loan.save(update_fields=PROJECTED_FIELDS)
     return True
 
 
-def _record(loan: Loan, *, transaction_id: str, kind: str, effective_date: date, amount: Decimal,
-            breakdown: dict, reference: str, sequence: int, derived: bool) -> LoanTransaction | None:
-    if LoanTransaction.objects.filter(transaction_id=transaction_id).exists():
-        return None
-    return LoanTransaction.objects.create(loan=loan, transaction_id=transaction_id, kind=kind,
-                                          effective_date=effective_date, amount=amount, breakdown=breakdown,
-                                          reference=reference, sequence=sequence, derived=derived)
+_LEGACY_DERIVED: dict[str, bool] = {}
 
 
-def transaction_posted_apply(*, payload: ev.TransactionPosted) -> LoanTransaction | None:
-    """The ledger's own record of a movement; it replaces one derived earlier from a payment event."""
-    loan = _lock(payload.loan_id)
-    if payload.reference:
-        derived = LoanTransaction.objects.filter(loan=loan, kind=payload.kind, reference=payload.reference,
-                                                 derived=True).first()
-        if derived is not None:
-            derived.transaction_id, derived.derived = payload.transaction_id, False
-            derived.effective_date, derived.amount = date.fromisoformat(payload.effective_date), _d(payload.amount)
-            derived.breakdown, derived.sequence = dict(payload.breakdown), payload.sequence
-            derived.save()
-            return derived
-    return _record(loan, transaction_id=payload.transaction_id, kind=payload.kind,
-                   effective_date=date.fromisoformat(payload.effective_date), amount=_d(payload.amount),
-                   breakdown=dict(payload.breakdown), reference=payload.reference or "", sequence=payload.sequence,
-                   derived=False)
+def _legacy_derived_rows() -> bool:
+    """Whether rows derived from payment events by an earlier version (before this service stopped consuming
+    them) may still wait for their ledger record: checked once per process, so a fresh installation never
+    pays for the takeover lookup."""
+    if "any" not in _LEGACY_DERIVED:
+        _LEGACY_DERIVED["any"] = LoanTransaction.all_tenants.filter(derived=True).exists()
+    return _LEGACY_DERIVED["any"]
 
 
-def _payment_movement(loan: Loan, *, kind: str, payload, effective_date: date, extra: dict) -> LoanTransaction | None:
-    if LoanTransaction.objects.filter(loan=loan, kind=kind, reference=payload.payment_id).exists():
-        return None  # the ledger already posted it (transaction_posted), or this is a replay
-    parts = {"fees": payload.fees, "interest": payload.interest, "principal": payload.principal,
-             "overpayment": payload.overpayment, **extra}
-    amount = sum((_d(parts[k]) for k in ("fees", "interest", "principal", "overpayment")), Decimal(0))
-    return _record(loan, transaction_id=f"{kind}:{payload.payment_id}", kind=kind, effective_date=effective_date,
-                   amount=amount, breakdown=parts, reference=payload.payment_id, sequence=payload.sequence,
-                   derived=True)
+def transaction_posted_apply(*, payload: ev.TransactionPosted) -> None:
+    """The ledger's record of a movement (payments and reversals included: the ledger posts each in the same
+    transaction as its ``payment.allocated``/``payment.reversed``), listed once by its transaction id.
 
-
-def payment_allocated_apply(*, payload: ev.PaymentAllocated) -> LoanTransaction | None:
-    loan = _lock(payload.loan_id)
-    return _payment_movement(loan, kind="payment", payload=payload,
-                             effective_date=date.fromisoformat(payload.value_date), extra={})
-
-
-def payment_reversed_apply(*, payload: ev.PaymentReversed, as_of: date) -> LoanTransaction | None:
-    loan = _lock(payload.loan_id)
-    return _payment_movement(loan, kind="reversal", payload=payload, effective_date=as_of,
-                             extra={"nsf_fee": payload.nsf_fee})
+    No loan lock: the row depends on nothing but the event, and a redelivery or a second copy under another
+    event id is absorbed by the unique (tenant, transaction id) index (``ON CONFLICT DO NOTHING``), so events of
+    one loan need not wait for each other here."""
+    if not Loan.objects.filter(id=payload.loan_id).exists():      # tenant-scoped: another tenant's loan fails too
+        raise UnknownLoan(f"no loan {payload.loan_id} in this tenant")
+    fields = {"kind": payload.kind, "effective_date": date.fromisoformat(payload.effective_date),
+              "amount": _d(payload.amount), "breakdown": dict(payload.breakdown), "reference": payload.reference or "",
+              "sequence": payload.sequence, "derived": False}
+    if payload.reference and _legacy_derived_rows():
+        taken = LoanTransaction.objects.filter(loan_id=payload.loan_id, kind=payload.kind, reference=payload.reference,
+                                               derived=True).update(transaction_id=payload.transaction_id, **fields)
+        if taken:
+            return
+    row = LoanTransaction(tenant_id=require_tenant(), loan_id=payload.loan_id, transaction_id=payload.transaction_id,
+                          **fields)
+    LoanTransaction.objects.bulk_create([row], ignore_conflicts=True)
 
 
 def accrual_run_progressed_apply(*, payload: ev.AccrualRunProgressed) -> None:
@@ -190,6 +183,6 @@ def accrual_run_progressed_apply(*, payload: ev.AccrualRunProgressed) -> None:
             _apply_delinquency(loan, sequence=int(account["sequence"]), days_past_due=account.get("days_past_due"),
                                bucket=account.get("delinquency_bucket"))
             _maybe_default(loan, date.fromisoformat(payload.through))
-            loan.save()
+            loan.save(update_fields=PROJECTED_FIELDS)
         if Loan.product.is_cached(loan):
             products[loan.product_id] = loan.product

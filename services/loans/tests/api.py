@@ -54,25 +54,23 @@ def count_rows(model, tenant: str) -> int:
 
 
 def deliver(tenant: str, event_type: str, payload: dict, *, occurred_at=None):
-    """Run this service's handler for one event as the consumer does: one transaction, tenant restored."""
-    from common.bus.catalogue import payload_model
+    """One event through the consumer's own path (``handle_delivery``: registry, inbox and handler in one
+    transaction, tenant restored); a handler's failure is raised. Returns the verdict."""
+    import pika
+    from common.bus.config import bus_settings
+    from common.bus.consumer import handle_delivery
     from common.bus.envelope import Envelope
-    from common.tenancy import tenant_context
-    from django.db import transaction
-    from loans import handlers
+    from common.bus.handlers import autodiscover
 
-    handler = {
-        "ledger.loan.balance_changed.v1": handlers.on_balance_changed,
-        "ledger.loan.delinquency_changed.v1": handlers.on_delinquency_changed,
-        "ledger.loan.transaction_posted.v1": handlers.on_transaction_posted,
-        "ledger.payment.allocated.v1": handlers.on_payment_allocated,
-        "ledger.payment.reversed.v1": handlers.on_payment_reversed,
-        "ledger.accrual_run.progressed.v1": handlers.on_accrual_run_progressed,
-    }[event_type]
+    autodiscover()
     extra = {"occurred_at": occurred_at} if occurred_at else {}
     envelope = Envelope(event_type=event_type, tenant_id=tenant, payload=payload, **extra)
-    with tenant_context(tenant), transaction.atomic():
-        handler(envelope, payload_model(event_type).model_validate(payload))
+    properties = pika.BasicProperties(message_id=str(envelope.event_id), headers={})
+    verdict = handle_delivery("loans", envelope.to_json(), properties, bus_settings())
+    if isinstance(verdict.error, BaseException):
+        raise verdict.error
+    assert verdict.outcome in ("handled", "retired"), verdict
+    return verdict
 
 
 def balances(principal="0.00", interest="0.00", fees="0.00") -> dict:

@@ -114,6 +114,38 @@ def test_a_retry_queue_hands_the_message_back_to_the_main_queue_after_its_ttl(am
         pytest.fail("the retry tier never dead-lettered the message back")
 
 
+def test_a_retired_event_type_is_unbound_and_a_straggler_is_acked_not_dead_lettered(amqp, transactional_db):
+    # given the service's queue bound (by an earlier version) to a type it has since retired
+    from common.bus import handlers
+    from common.bus.config import bus_settings
+    from common.bus.consumer import handle_delivery
+    from common.bus.envelope import Envelope
+    from common.bus.topology import declare_service
+    from pika import BasicProperties
+
+    old = "loans.loan.created.v1"
+    channel = amqp.channel()
+    q = declare_service(channel, CONSUMER, [PROBE_TYPE, old])
+    handlers.retire(old, consumer=CONSUMER, why="test")
+    try:
+        # when the topology is declared again
+        call_command("declare_topology", verbosity=0)
+        # then an event of that type no longer reaches the queue, and the handled type still does
+        channel.queue_purge(q.main)
+        publish(channel, envelope("retired"), routing_key=old)
+        publish(channel, envelope("routed"))
+        wait_until(lambda: queue_depth(channel, q.main) >= 1, timeout=10, message="the routed event")
+        amqp.sleep(0.3)
+        assert queue_depth(channel, q.main) == 1
+        # and one queued before the unbind is acknowledged (and logged), not dead-lettered as no_handler
+        straggler = Envelope(event_type=old, tenant_id="acme", payload={"loan_id": "l-1"})
+        verdict = handle_delivery(CONSUMER, straggler.to_json(), BasicProperties(headers={}), bus_settings())
+        assert (verdict.action, verdict.outcome) == ("ack", "retired")
+        assert handlers.retired_for(CONSUMER) == [old]
+    finally:
+        handlers._RETIRED[CONSUMER].pop(old, None)
+
+
 def test_handlers_are_registered_per_consumer_and_discovered_from_installed_apps():
     from common.bus.handlers import autodiscover
 

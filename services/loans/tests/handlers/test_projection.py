@@ -71,8 +71,7 @@ async def test_days_past_due_past_the_threshold_defaults_the_loan(asgi_client, a
     assert [e["body"]["payload"]["days_past_due"] for e in events] == [31]
 
 
-async def test_transactions_are_listed_once_and_payment_events_do_not_duplicate_the_ledgers(asgi_client, admin,
-                                                                                           tenant, borrower_id):
+async def test_transactions_are_listed_once_from_the_ledgers_records(asgi_client, admin, tenant, borrower_id):
     # given an active loan
     payment_id, accrual_id = str(uuid.uuid4()), str(uuid.uuid4())
     async with asgi_client as client:
@@ -80,30 +79,61 @@ async def test_transactions_are_listed_once_and_payment_events_do_not_duplicate_
         deliver_ = sync_to_async(deliver)
         accrual = {"loan_id": loan["id"], "sequence": 2, "transaction_id": accrual_id, "kind": "accrual",
                    "effective_date": "2024-01-16", "amount": "3.33", "breakdown": {"interest": "3.33"}}
-        # when an accrual is posted twice, a payment is allocated (twice) and then posted by the ledger
-        await deliver_(tenant, "ledger.loan.transaction_posted.v1", accrual)
-        await deliver_(tenant, "ledger.loan.transaction_posted.v1", accrual)
-        allocated = {"loan_id": loan["id"], "sequence": 3, "payment_id": payment_id, "fees": "0.00",
-                     "interest": "100.00", "principal": "788.49", "overpayment": "0.00", "value_date": "2024-02-15"}
-        await deliver_(tenant, "ledger.payment.allocated.v1", allocated)
-        await deliver_(tenant, "ledger.payment.allocated.v1", {**allocated, "sequence": 4})
-        derived = await _get(client, admin, loan["id"], "/transactions")
+        payment = {"loan_id": loan["id"], "sequence": 3, "transaction_id": "je-77", "kind": "payment",
+                   "effective_date": "2024-02-15", "amount": "888.49", "reference": payment_id,
+                   "breakdown": {"interest": "100.00", "principal": "788.49"}}
+        # when each is posted twice (a redelivery under another event id), and the payment's allocation event,
+        # which this service no longer consumes, still arrives (queued before the upgrade unbound it)
+        for event in (accrual, accrual, payment, payment):
+            await deliver_(tenant, "ledger.loan.transaction_posted.v1", event)
+        straggler = await deliver_(tenant, "ledger.payment.allocated.v1", {
+            "loan_id": loan["id"], "sequence": 3, "payment_id": payment_id, "fees": "0.00", "interest": "100.00",
+            "principal": "788.49", "overpayment": "0.00", "value_date": "2024-02-15"})
+        # and the payment is reversed, with an NSF fee
         await deliver_(tenant, "ledger.loan.transaction_posted.v1", {
+            "loan_id": loan["id"], "sequence": 4, "transaction_id": "je-78", "kind": "reversal",
+            "effective_date": "2024-02-15", "amount": "888.49", "reference": payment_id,
+            "breakdown": {"interest": "100.00", "principal": "788.49"}})
+        await deliver_(tenant, "ledger.loan.transaction_posted.v1", {
+            "loan_id": loan["id"], "sequence": 4, "transaction_id": "je-79", "kind": "nsf_fee",
+            "effective_date": "2024-02-20", "amount": "25.00", "reference": payment_id, "breakdown": {"fees": "25.00"}})
+        final = await _get(client, admin, loan["id"], "/transactions")
+    # then each movement is listed once, as the ledger recorded it
+    assert [(t["kind"], t["amount"], t["transaction_id"]) for t in final["items"]] == [
+        ("accrual", "3.33", accrual_id), ("payment", "888.49", "je-77"), ("reversal", "888.49", "je-78"),
+        ("nsf_fee", "25.00", "je-79")]
+    assert final["items"][1]["reference"] == payment_id
+    assert straggler.outcome == "retired"          # acked, not dead-lettered as no_handler
+
+
+async def test_a_row_derived_by_an_earlier_version_is_taken_over_by_the_ledgers_record(asgi_client, admin, tenant,
+                                                                                        borrower_id):
+    from common.tenancy import tenant_context
+    from loans import projection
+    from loans.models import LoanTransaction
+
+    def derive(loan_id, payment_id):   # what an earlier version wrote from payment.allocated
+        with tenant_context(tenant):
+            LoanTransaction.objects.create(loan_id=loan_id, transaction_id=f"payment:{payment_id}", kind="payment",
+                                           effective_date="2024-02-15", amount="888.49", reference=payment_id,
+                                           derived=True)
+
+    # given a payment row derived before the upgrade, its ledger record not yet arrived
+    payment_id = str(uuid.uuid4())
+    async with asgi_client as client:
+        _, loan = await active_loan(client, admin, borrower_id=borrower_id)
+        await sync_to_async(derive)(loan["id"], payment_id)
+        projection._LEGACY_DERIVED.clear()        # a process started after the upgrade
+        # when the ledger's record arrives
+        await sync_to_async(deliver)(tenant, "ledger.loan.transaction_posted.v1", {
             "loan_id": loan["id"], "sequence": 3, "transaction_id": "je-77", "kind": "payment",
             "effective_date": "2024-02-15", "amount": "888.49", "reference": payment_id,
             "breakdown": {"interest": "100.00", "principal": "788.49"}})
-        # and the payment is reversed
-        await deliver_(tenant, "ledger.payment.reversed.v1", {
-            "loan_id": loan["id"], "sequence": 5, "payment_id": payment_id, "fees": "0.00", "interest": "100.00",
-            "principal": "788.49", "overpayment": "0.00", "nsf_fee": "25.00"})
-        final = await _get(client, admin, loan["id"], "/transactions")
-    # then each movement is listed once
-    assert derived["count"] == 2
-    assert [(t["kind"], t["amount"]) for t in derived["items"]] == [("accrual", "3.33"), ("payment", "888.49")]
-    assert final["count"] == 3
-    kinds = {t["kind"]: t for t in final["items"]}
-    assert kinds["payment"]["transaction_id"] == "je-77" and kinds["payment"]["reference"] == payment_id
-    assert kinds["reversal"]["breakdown"]["nsf_fee"] == "25.00"
+        listed = await _get(client, admin, loan["id"], "/transactions")
+    projection._LEGACY_DERIVED.clear()
+    # then it takes the derived row over instead of listing the payment twice
+    assert [(t["kind"], t["transaction_id"]) for t in listed["items"]] == [("payment", "je-77")]
+    assert listed["items"][0]["breakdown"] == {"interest": "100.00", "principal": "788.49"}
 
 
 async def test_payoff_quote_follows_the_projection(asgi_client, admin, tenant, borrower_id):

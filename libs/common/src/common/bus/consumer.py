@@ -44,7 +44,7 @@ from common.bus.catalogue import payload_model
 from common.bus.config import BusSettings, bus_settings
 from common.bus.context import handling
 from common.bus.envelope import Envelope
-from common.bus.handlers import event_types_for, handlers_for
+from common.bus.handlers import event_types_for, handlers_for, retired_for
 from common.bus.topology import ServiceQueues, dead_letter_exchange, declare_service
 from common.bus.wire import attempt_of, failure_headers, republished
 from common.logging import bind_context
@@ -67,7 +67,7 @@ class _Duplicate(Exception):
 @dataclass(frozen=True)
 class Verdict:
     action: str                           # ack | retry | dead_letter | abort (a batch must be redone)
-    outcome: str                          # handled | duplicate | retried | dead_lettered | aborted
+    outcome: str                          # handled | duplicate | retired | retried | dead_lettered | aborted
     event_type: str = "unknown"
     attempt: int = 0                      # failed attempts including this one
     error: BaseException | str | None = None
@@ -102,6 +102,9 @@ def handle_delivery(consumer: str, body: bytes, properties: Any, settings: BusSe
             event_id=event_id, event_type=event_type, tenant_id=envelope.tenant_id,
             correlation_id=envelope.correlation_id, causation_id=envelope.causation_id, consumer=consumer):
         registrations = handlers_for(consumer, event_type)
+        if not registrations and event_type in retired_for(consumer):
+            log.info("event.retired")     # delivered before the type was unbound (common.bus.handlers.retire)
+            return Verdict("ack", "retired", event_type)
         if not registrations:
             log.error("event.no_handler")
             return Verdict("dead_letter", "dead_lettered", event_type,
@@ -179,7 +182,8 @@ class Consumer:
     def _consume(self, event_types: list[str]) -> None:
         self._connection = connect(f"consumer-{self.service}", self.settings)
         channel = self._connection.channel()
-        self.queues = declare_service(channel, self.service, event_types, self.settings)
+        self.queues = declare_service(channel, self.service, event_types, self.settings,
+                                     retired=retired_for(self.service))
         self._publish_channel = self._connection.channel()
         self._publish_channel.confirm_delivery()
         channel.basic_qos(prefetch_count=self.prefetch)

@@ -7,7 +7,7 @@ from typing import Any
 
 from common.bus.amqp import close_quietly, connect
 from common.bus.config import BusSettings, bus_settings
-from common.bus.handlers import event_types_for
+from common.bus.handlers import event_types_for, retired_for
 from common.bus.topology import command_dlq, declare_service, ensure_command_queue
 from common.bus.wire import (
     ATTEMPT_HEADER,
@@ -107,7 +107,8 @@ def list_dead_letters(service: str, *, limit: int = 100, settings: BusSettings |
     settings = settings or bus_settings()
     conn = connect(f"dead-letters-{service}", settings)
     try:
-        queues = declare_service(conn.channel(), service, event_types_for(service), settings)
+        queues = declare_service(conn.channel(), service, event_types_for(service), settings,
+                                 retired=retired_for(service))
         return _list(conn, queues.dlq, limit, _describe)
     finally:
         close_quietly(conn)
@@ -120,7 +121,8 @@ def replay_dead_letters(service: str, *, limit: int | None = None, settings: Bus
     settings = settings or bus_settings()
     conn = connect(f"dead-letters-{service}", settings)
     try:
-        queues = declare_service(conn.channel(), service, event_types_for(service), settings)
+        queues = declare_service(conn.channel(), service, event_types_for(service), settings,
+                                 retired=retired_for(service))
         return _replay(conn, queues.dlq, queues.main, limit, _describe, **cleared_failure_headers())
     finally:
         close_quietly(conn)

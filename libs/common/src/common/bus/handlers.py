@@ -39,6 +39,7 @@ class Registration:
 
 
 _REGISTRY: dict[str, dict[str, list[Registration]]] = defaultdict(lambda: defaultdict(list))
+_RETIRED: dict[str, dict[str, str]] = defaultdict(dict)
 
 
 def handles(event_type: str, *, consumer: str) -> Callable[[Handler], Handler]:
@@ -56,6 +57,17 @@ def handles(event_type: str, *, consumer: str) -> Callable[[Handler], Handler]:
         return fn
 
     return register
+
+
+def retire(event_type: str, *, consumer: str, why: str) -> None:
+    """``consumer`` no longer handles ``event_type`` (it used to): ``declare_topology`` and the consumer unbind
+    the type from ``<consumer>.events`` (bindings are otherwise only ever added), and one still in the queue
+    from before is acknowledged and logged (``event.retired``), not dead-lettered as ``no_handler``."""
+    _RETIRED[consumer][event_type] = why
+
+
+def retired_for(consumer: str) -> list[str]:
+    return sorted(t for t in _RETIRED.get(consumer, {}) if not handlers_for(consumer, t))
 
 
 def handlers_for(consumer: str, event_type: str) -> list[Registration]:

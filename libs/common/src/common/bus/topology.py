@@ -83,10 +83,11 @@ def declare_exchanges(channel, settings: BusSettings | None = None) -> None:
     channel.exchange_declare(dead_letter_exchange(settings), exchange_type="direct", durable=True)
 
 
-def declare_service(channel, service: str, event_types: Iterable[str], settings: BusSettings | None = None
-                    ) -> ServiceQueues:
-    """Main queue bound to ``event_types``, its retry tiers and its DLQ. Bindings are only added:
-    a type a service stopped handling must be unbound by hand (see docs/events.md)."""
+def declare_service(channel, service: str, event_types: Iterable[str], settings: BusSettings | None = None,
+                    *, retired: Iterable[str] = ()) -> ServiceQueues:
+    """Main queue bound to ``event_types``, its retry tiers and its DLQ; the ``retired`` types (ones the
+    service stopped handling, ``common.bus.handlers.retire``) unbound. Any other binding is only ever added:
+    a type dropped without ``retire`` must be unbound by hand (see docs/events.md)."""
     settings = settings or bus_settings()
     declare_exchanges(channel, settings)
     queues = service_queues(service, settings)
@@ -109,8 +110,11 @@ def declare_service(channel, service: str, event_types: Iterable[str], settings:
             "x-dead-letter-routing-key": queues.main,
         })
     exchange = events_exchange(settings)
-    for event_type in sorted(set(event_types)):
+    wanted = set(event_types)
+    for event_type in sorted(wanted):
         channel.queue_bind(queues.main, exchange, routing_key=event_type)
+    for event_type in sorted(set(retired) - wanted):
+        channel.queue_unbind(queues.main, exchange, routing_key=event_type)    # no such binding: a no-op
     return queues
 
 

@@ -17,7 +17,7 @@ class Command(BaseCommand):
                             help="only this consumer (repeatable); default: every registered consumer")
 
     def handle(self, *args, service: list[str], verbosity: int, **options):
-        from common.bus.handlers import autodiscover, event_types_for, subscriptions
+        from common.bus.handlers import autodiscover, event_types_for, retired_for, subscriptions
         from common.bus.topology import declare_exchanges, declare_service, ensure_command_queue
         from common.commands import LEDGER_QUEUE
 
@@ -30,7 +30,7 @@ class Command(BaseCommand):
             # every service publishes commands to it (relay → send_task), so every service may declare it
             ensure_command_queue(conn, LEDGER_QUEUE)
             for name, types in wanted.items():
-                queues = declare_service(channel, name, types)
+                queues = declare_service(channel, name, types, retired=retired_for(name))
                 if verbosity:
                     self.stdout.write(f"{queues.main}: {len(types)} binding(s); retry {', '.join(queues.retry_queues)}; "
                                       f"dlq {queues.dlq}")
