@@ -30,16 +30,36 @@ _health = {}
 
 @worker_init.connect
 def _declare_command_queue(sender=None, **kwargs):
-    # Before consuming: the queue with its dead-letter exchange, and ledger.dlq bound to it — a command rejected
-    # for good with no DLQ bound would be dropped (``manage.py declare_topology`` declares the same at deploy).
-    from common.bus.amqp import close_quietly, connect
-    from common.bus.topology import ensure_command_queue
+    # Before consuming: ledger.dlq must exist, or a command rejected for good would be dropped
+    # (``manage.py declare_topology`` declares the same at deploy). A broker not up yet is waited for; a
+    # ``ledger`` queue of an earlier version (other arguments) is not replaced here, only by declare_topology.
+    # Either failure stops the worker: SystemExit passes through Celery's signal dispatch, an Exception would not.
+    import time
 
-    conn = connect("ledger-worker-topology")
-    try:
-        ensure_command_queue(conn, LEDGER_QUEUE)
-    finally:
-        close_quietly(conn)
+    import pika.exceptions
+    import structlog
+    from common.bus.amqp import close_quietly, connect
+    from common.bus.topology import declare_command_queue
+
+    log = structlog.get_logger("accrual_worker")
+    for attempt in range(30):
+        try:
+            conn = connect("ledger-worker-topology")
+        except pika.exceptions.AMQPConnectionError as exc:
+            log.warning("worker.broker_unavailable", attempt=attempt, error=repr(exc))
+            time.sleep(2)
+            continue
+        try:
+            declare_command_queue(conn.channel(), LEDGER_QUEUE)
+            return
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            log.error("worker.command_queue_mismatch", error=repr(exc),
+                      hint="run manage.py declare_topology (it upgrades the queue once drained)")
+            raise SystemExit(1) from exc
+        finally:
+            close_quietly(conn)
+    log.error("worker.broker_unavailable_giving_up")
+    raise SystemExit(1)
 
 
 @worker_ready.connect

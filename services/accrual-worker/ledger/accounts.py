@@ -7,6 +7,7 @@ from datetime import date
 from decimal import Decimal
 
 from common.finance import FlatInterest
+from common.finance.schedule import FLAT
 
 from ledger import engine, events, journal
 from ledger.models import Accrual, Fee, Installment, NonAccrual
@@ -39,7 +40,7 @@ def rules_of(account) -> engine.Rules:
         non_accrual_after_days=account.non_accrual_after_days, order=tuple(account.allocation_order),
         flat=FlatInterest.from_schedule(account.schedule, disbursement_date=account.disbursement_date,
                                         places=account.places, mode=account.rounding_mode)
-        if account.interest_method == "flat" else None,
+        if account.interest_method == FLAT else None,
     )
     if len(_RULES_CACHE) > 10_000:
         _RULES_CACHE.clear()

@@ -6,8 +6,9 @@ replay path (a back-dated payment or a reversal rebuilds the account from its op
 payment ends exactly where the on-time path would have. Rules of the day:
 
 - ``advance(to)`` accrues the days (last_accrual_date, to], each row cumulative-rounded on the interest
-  clock (``common.finance.iter_daily_accruals``; a flat-interest loan on its schedule's clock,
-  ``common.finance.FlatInterest``, which repaying principal does not restart); it stops accruing on the day the oldest unpaid
+  clock: a declining-balance loan on its principal owed (``common.finance.iter_daily_accruals``); a
+  flat-interest loan on its schedule's clock (``common.finance.FlatInterest``), which repaying principal
+  does not restart and which earns nothing once no principal is owed; it stops accruing on the day the oldest unpaid
   installment reaches ``non_accrual_after_days`` past due (accrued, uncollected interest is reversed)
   and assesses each late fee on due date + grace days + 1.
 - A payment applies on its value date after that day's accrual and fees; principal paid restarts the
@@ -152,11 +153,13 @@ def _accrue_declining_days(state: State, rules: Rules, through: date, out: Movem
 
 
 def _accrue_flat_days(state: State, flat: FlatInterest, through: date, out: Movements) -> None:
-    """A flat loan's days: ``interest_posted_since`` is its schedule clock's cumulative on the last day posted."""
+    """A flat loan's days: ``interest_posted_since`` is its schedule clock's cumulative on the last day accrued."""
     day = state.last_accrual_date + timedelta(days=1)
     while day <= through:
         cumulative = flat.cumulative(day)
-        amount = cumulative - state.interest_posted_since
+        # nothing is earned while no principal is lent (all of it repaid, the rest owed interest or fees): the
+        # clock moves on without posting, so it never catches up later
+        amount = cumulative - state.interest_posted_since if state.principal > 0 else ZERO
         out.accruals.append(AccrualRow(day, amount, cumulative, state.interest_since, state.principal))
         state.interest += amount
         state.interest_posted_since = cumulative
@@ -251,4 +254,5 @@ def assess_nsf(state: State, rules: Rules, *, payment_id: str, on: date, out: Mo
     state.fees += rules.nsf_fee
     if state.status == PAID_OFF:
         state.status = OPEN
+        _restart_clock(state, rules, on)        # a paid-off account did not accrue: nothing to catch up
     return rules.nsf_fee

@@ -54,7 +54,9 @@ class Account(TenantModel):
     interest = models.DecimalField(**MONEY, default=0)
     fees = models.DecimalField(**MONEY, default=0)
     suspense = models.DecimalField(**MONEY, default=0)
-    # interest clock: accrual = round(principal*rate*yf(interest_since, d)) - interest_posted_since
+    # interest clock: accrual = round(principal*rate*yf(interest_since, d)) - interest_posted_since (declining
+    # balance); flat: the schedule's cumulative interest through d - interest_posted_since, interest_since fixed
+    # at disbursement
     interest_since = models.DateField()
     interest_posted_since = models.DecimalField(**MONEY, default=0)
     last_accrual_date = models.DateField()          # the account is brought up to (and including) this day

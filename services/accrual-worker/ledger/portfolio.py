@@ -141,7 +141,7 @@ WITH src AS (
       FROM ledger_account a
      WHERE {SCOPE}
 ), days AS (
-    SELECT src.id, src.interest_since, src.principal, src.interest_posted_since, d::date AS day,
+    SELECT src.id, src.interest_since, src.principal, src.interest_posted_since, src.flat, d::date AS day,
            CASE WHEN src.flat THEN ledger_flat_cumulative_interest(src.id, d::date, src.places, src.rounding_mode)
                 ELSE ledger_cumulative_interest(src.principal, src.annual_rate, src.day_count, src.interest_since,
                                                 d::date, src.places, src.rounding_mode) END AS cum
@@ -149,7 +149,8 @@ WITH src AS (
      WHERE NOT src.non_accrual
 ), rows AS (
     SELECT id, day, cum, interest_since, principal,
-           cum - coalesce(lag(cum) OVER (PARTITION BY id ORDER BY day), interest_posted_since) AS amount
+           CASE WHEN flat AND principal = 0 THEN 0     -- a flat clock earns nothing while no principal is owed
+                ELSE cum - coalesce(lag(cum) OVER (PARTITION BY id ORDER BY day), interest_posted_since) END AS amount
       FROM days
 ), ins AS (
     INSERT INTO ledger_accrual (account_id, accrual_date, amount, cumulative, since, balance, reversed)

@@ -8,7 +8,7 @@ import pytest
 from common.finance import FlatInterest
 from common.tenancy import tenant_context
 from django.db import connection, transaction
-from ledger import services
+from ledger import accounts, services
 from ledger.models import Account, Accrual, Installment
 from tests.factories import disbursed_event
 
@@ -112,10 +112,24 @@ def test_sql_flat_cumulative_interest_equals_common_finance_including_halves():
                 day += timedelta(days=1)
 
 
-def test_the_migration_backfills_what_account_open_writes():
+def _backfill():
     import importlib
 
-    backfill = importlib.import_module("ledger.migrations.0005_flat_interest_accrual").BACKFILL
+    with connection.cursor() as cursor:
+        cursor.execute(importlib.import_module("ledger.migrations.0005_flat_interest_accrual").BACKFILL)
+    accounts._RULES_CACHE.clear()
+
+
+def _as_before_the_migration(loan_id):
+    """The rows of a flat account as the earlier version wrote them: declining method, no period rows."""
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE ledger_account SET interest_method = 'declining_balance' WHERE loan_id = %s", [loan_id])
+        cursor.execute("UPDATE ledger_installment SET period_start = NULL, interest = NULL WHERE account_id = "
+                       "(SELECT id FROM ledger_account WHERE loan_id = %s)", [loan_id])
+    accounts._RULES_CACHE.clear()
+
+
+def test_the_migration_backfills_what_account_open_writes():
     events = [disbursed_event(interest_method=m, first_payment_date=f) for m, f in
               [("flat", "2024-02-15"), ("flat", "2024-03-01"), ("declining_balance", "2024-02-15")]]
     for e in events:
@@ -123,16 +137,84 @@ def test_the_migration_backfills_what_account_open_writes():
 
     def rows():
         with tenant_context(T):
-            return (sorted(Account.objects.values_list("loan_id", "interest_method")),
+            return (sorted(Account.objects.values_list("loan_id", "interest_method", "interest_since",
+                                                       "interest_posted_since")),
                     sorted(Installment.objects.values_list("account__loan_id", "number", "period_start", "interest")))
 
     written = rows()
-    with connection.cursor() as cursor:   # as before the migration: the columns at their defaults
-        cursor.execute("UPDATE ledger_account SET interest_method = 'declining_balance'; "
-                       "UPDATE ledger_installment SET period_start = NULL, interest = NULL")
-        cursor.execute(backfill)
+    for e in events[:2]:
+        _as_before_the_migration(e.loan_id)
+    _backfill()
     assert rows() == written
-    assert {m for _, m in written[0]} == {"flat", "declining_balance"}
+    assert {m for _, m, _, _ in written[0]} == {"flat", "declining_balance"}
+
+
+def test_the_migration_moves_an_accrued_flat_account_onto_its_schedules_clock_without_a_catch_up():
+    # given a flat loan the earlier version accrued on the declining clock (installment 1 paid on time)
+    e = disbursed_event(interest_method="flat", day_count="30/360")
+    atomic(services.account_open, event=e)
+    _as_before_the_migration(e.loan_id)
+    first = e.schedule["installments"][0]
+    atomic(services.account_accrue, loan_id=e.loan_id, through=first["due_date"])
+    atomic(services.payment_allocate, payment_id=str(uuid.uuid4()), loan_id=e.loan_id, amount=first["total"],
+           currency="USD", value_date=first["due_date"])
+    atomic(services.account_accrue, loan_id=e.loan_id, through="2024-03-20")
+    before = account(e.loan_id)
+    assert before.interest_since == date(2024, 2, 15)           # the declining clock restarted at the payment
+    # when migrated, then accrued one more day
+    _backfill()
+    atomic(services.account_accrue, loan_id=e.loan_id, through="2024-03-21")
+    # then that day posts one day of period 3 (Mar 15 → Apr 15, 31 days: 100 × 6/31 − 100 × 5/31), no catch-up
+    with tenant_context(T):
+        day = Accrual.objects.get(account=before, accrual_date=date(2024, 3, 21), reversed=False)
+    assert day.amount == Decimal("3.22")
+    assert account(e.loan_id).interest_since == date(2024, 1, 15)
+
+
+def test_a_flat_loan_earns_nothing_once_its_principal_is_repaid_on_both_paths():
+    # given two identical flat loans that take principal first, each repaid in full on 2024-02-01
+    from tests.test_portfolio_accrual import run_portfolio
+
+    events = {}
+    for tenant in (T, "flat-bulk"):
+        e = disbursed_event(interest_method="flat", allocation_order=("principal", "interest", "fees"))
+        with tenant_context(tenant), transaction.atomic():
+            services.account_open(event=e)
+        with tenant_context(tenant), transaction.atomic():
+            services.payment_allocate(payment_id=str(uuid.uuid4()), loan_id=e.loan_id, amount="10000.00",
+                                      currency="USD", value_date="2024-02-01")
+        events[tenant] = e
+    # when one is accrued loan by loan and the other by a portfolio run, seven weeks on
+    atomic(services.account_accrue, loan_id=events[T].loan_id, through="2024-03-20")
+    run_portfolio("flat-bulk", date(2024, 3, 20))
+    # then both still owe only what was earned by Feb 1 (100 × 17/31 = 54.84): no interest without principal
+    with tenant_context(T):
+        a = Account.objects.get(loan_id=events[T].loan_id)
+    with tenant_context("flat-bulk"):
+        b = Account.objects.get(loan_id=events["flat-bulk"].loan_id)
+    for acc in (a, b):
+        assert (acc.principal, acc.interest, acc.status) == (0, Decimal("54.84"), "open")
+    assert (a.interest_posted_since, a.last_accrual_date) == (b.interest_posted_since, b.last_accrual_date)
+
+
+def test_a_paid_off_flat_loan_reopened_by_an_nsf_fee_does_not_catch_up_interest():
+    # given a flat loan paid off on Feb 1, then an extra payment on Feb 5 that comes back NSF on Mar 1
+    e = disbursed_event(interest_method="flat", nsf_fee="30.00")
+    atomic(services.account_open, event=e)
+    atomic(services.account_accrue, loan_id=e.loan_id, through="2024-02-01")
+    payoff = account(e.loan_id)
+    atomic(services.payment_allocate, payment_id=str(uuid.uuid4()), loan_id=e.loan_id,
+           amount=f"{payoff.principal + payoff.interest:.2f}", currency="USD", value_date="2024-02-01")
+    extra = str(uuid.uuid4())
+    atomic(services.payment_allocate, payment_id=extra, loan_id=e.loan_id, amount="50.00", currency="USD",
+           value_date="2024-02-05")
+    atomic(services.account_accrue, loan_id=e.loan_id, through="2024-03-01")
+    atomic(services.payment_reverse, payment_id=extra, reason="NSF", on="2024-03-01")
+    # when accrued on
+    atomic(services.account_accrue, loan_id=e.loan_id, through="2024-03-20")
+    # then it owes the NSF fee only: the paid-off weeks are not accrued after the fact
+    a = account(e.loan_id)
+    assert (a.status, a.principal, a.interest, a.fees) == ("open", 0, 0, Decimal("30.00"))
 
 
 def snapshot(loan_id):

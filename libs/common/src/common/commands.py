@@ -2,6 +2,7 @@
 and never import the worker's code. Every one of them is a ``TenantTask`` on the ``ledger`` queue."""
 
 LEDGER_QUEUE = "ledger"
+COMMAND_QUEUES = (LEDGER_QUEUE,)
 
 ALLOCATE_PAYMENT = "ledger.allocate_payment"          # (payment_id, loan_id, amount, currency, value_date)
 REVERSE_PAYMENT = "ledger.reverse_payment"            # (payment_id, reason)

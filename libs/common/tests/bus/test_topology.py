@@ -62,11 +62,14 @@ def test_declare_topology_gives_the_celery_command_queue_a_dead_letter_queue(amq
     args = _args(queues["ledger"])
     assert (args["x-dead-letter-exchange"], args["x-dead-letter-routing-key"]) == ("", "ledger.dlq")
     assert args["x-dead-letter-strategy"] == "at-least-once"
-    # and what every Celery app declares is exactly that (a difference would make the broker refuse one of them)
+    # and a Celery app (kombu) declares the same queue without the broker refusing it (PRECONDITION_FAILED
+    # if any argument differed), as every relay's and the worker's app does
     from common.celery_app import make_celery
 
-    [queue] = make_celery("probe").conf.task_queues
-    assert queue.queue_arguments == args
+    app = make_celery("probe")
+    [queue] = app.conf.task_queues
+    with app.connection_for_write() as conn:
+        queue(conn.default_channel).declare()
 
 
 def test_a_command_queue_left_by_an_earlier_version_is_replaced_when_empty_and_kept_when_not(amqp):
@@ -83,8 +86,14 @@ def test_a_command_queue_left_by_an_earlier_version_is_replaced_when_empty_and_k
             ensure_command_queue(amqp, name)
         channel = amqp.channel()
         assert channel.queue_declare(name, passive=True).method.message_count == 1
-        # and once drained it is replaced by one with its DLQ
+        # nor while a worker is attached (it may hold unacknowledged commands the count does not show)
         channel.queue_purge(name)
+        tag = channel.basic_consume(name, lambda *a: None)
+        with pytest.raises(RuntimeError, match="1 worker"):
+            ensure_command_queue(amqp, name)
+        channel = amqp.channel() if channel.is_closed else channel
+        channel.basic_cancel(tag)
+        # and once drained and detached it is replaced by one with its DLQ
         ensure_command_queue(amqp, name)
         args = _args(_queues()[name])
         assert args["x-dead-letter-routing-key"] == command_dlq(name)

@@ -112,7 +112,15 @@ def test_payoff_quote_charges_the_interest_earned_so_far_and_pays_everything(ter
                          flat=interest)
     # then: what the loan has earned through as_of and not been paid, plus the principal left
     assert quote.interest == interest.cumulative(as_of) - sum((i.interest for i in paid), Decimal(0))
-    assert quote.total == principal + quote.interest
+    # and the ledger, posting the remaining days one by one, owes exactly the quote: paid, it pays all
+    owed_interest, day = accrued_unpaid, posted_through
+    while day < as_of:
+        day += timedelta(days=1)
+        posting = interest.accrue(through=day, already_posted=posted)
+        owed_interest, posted = owed_interest + posting.amount, posting.cumulative
+    paid_off = allocate(amount=quote.total, owed={"fees": Decimal(0), "interest": owed_interest, "principal": principal},
+                        order=("fees", "interest", "principal"), places=terms.rounding_places)
+    assert (paid_off.interest, paid_off.principal, paid_off.overpayment) == (owed_interest, principal, 0)
     assert json.loads(json.dumps(quote.explain()))["rule"].startswith("interest = interest_accrued + (flat")
 
 

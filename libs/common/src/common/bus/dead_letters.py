@@ -8,7 +8,7 @@ from typing import Any
 from common.bus.amqp import close_quietly, connect
 from common.bus.config import BusSettings, bus_settings
 from common.bus.handlers import event_types_for, retired_for
-from common.bus.topology import command_dlq, declare_service, ensure_command_queue
+from common.bus.topology import command_dlq, declare_command_queue, declare_service
 from common.bus.wire import (
     ATTEMPT_HEADER,
     CONSUMER_HEADER,
@@ -50,7 +50,7 @@ def _describe_command(properties, body: bytes) -> dict[str, Any]:
     headers = properties.headers or {}
     try:
         args, kwargs, _ = json.loads(body)
-    except ValueError:
+    except (ValueError, TypeError):               # not Celery's [args, kwargs, embed]
         args, kwargs = body[:500].decode("utf-8", "replace"), None
     return {
         "task_id": headers.get("id") or properties.correlation_id,
@@ -62,6 +62,14 @@ def _describe_command(properties, body: bytes) -> dict[str, Any]:
         "args": args,
         "kwargs": kwargs,
     }
+
+
+def _command_queue(queue: str) -> str:
+    from common.commands import COMMAND_QUEUES
+
+    if queue not in COMMAND_QUEUES:           # a typo must not declare new queues
+        raise ValueError(f"{queue!r} is not a command queue (one of {', '.join(COMMAND_QUEUES)})")
+    return queue
 
 
 def _list(connection, dlq: str, limit: int, describe) -> list[dict[str, Any]]:
@@ -134,7 +142,7 @@ def list_command_dead_letters(queue: str, *, limit: int = 100, settings: BusSett
     settings = settings or bus_settings()
     conn = connect(f"dead-letters-{queue}", settings)
     try:
-        ensure_command_queue(conn, queue)
+        declare_command_queue(conn.channel(), _command_queue(queue))
         return _list(conn, command_dlq(queue), limit, _describe_command)
     finally:
         close_quietly(conn)
@@ -147,7 +155,7 @@ def replay_command_dead_letters(queue: str, *, limit: int | None = None, setting
     settings = settings or bus_settings()
     conn = connect(f"dead-letters-{queue}", settings)
     try:
-        ensure_command_queue(conn, queue)
+        declare_command_queue(conn.channel(), _command_queue(queue))
         # a fresh retry budget, as a replayed event gets a fresh attempt count (Celery keeps it in ``retries``)
         return _replay(conn, command_dlq(queue), queue, limit, _describe_command, retries=0)
     finally:

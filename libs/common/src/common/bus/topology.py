@@ -149,10 +149,11 @@ def declare_command_queue(channel, queue: str) -> None:
 def ensure_command_queue(connection, queue: str) -> None:
     """``declare_command_queue``, upgrading a queue an earlier version declared without a dead-letter target
     (the broker refuses to redeclare it with other arguments: PRECONDITION_FAILED). An empty one is replaced;
-    one still holding commands is left for the worker to drain, and this raises. Quorum queues cannot be
-    deleted "if empty" atomically, so nothing may publish between the check and the delete: ``make run``
-    prepares before anything starts; a deployment upgrading from that version runs it with the relays scaled
-    to zero (docs/deploy.md)."""
+    one still holding commands or with a worker attached is left alone, and this raises. Quorum queues cannot
+    be deleted "if empty" atomically, so nothing may publish between the check and the delete: only
+    ``declare_topology`` upgrades (``make run`` prepares before anything starts; a deployment upgrading from
+    that version scales the relays and the worker to zero first, docs/deploy.md); the worker and the
+    dead-letter tools only declare (``declare_command_queue``) and fail on a mismatch."""
     try:
         declare_command_queue(connection.channel(), queue)
         return
@@ -160,9 +161,12 @@ def ensure_command_queue(connection, queue: str) -> None:
         if exc.reply_code != 406:
             raise
     channel = connection.channel()
-    waiting = channel.queue_declare(queue, passive=True).method.message_count
-    if waiting:
+    state = channel.queue_declare(queue, passive=True).method
+    if state.message_count or state.consumer_count:
+        # consumer_count too: a running worker holds prefetched and countdown-retry commands unacknowledged,
+        # which message_count does not show and a delete would discard
         raise RuntimeError(f"queue {queue} was declared with other arguments by an earlier version and holds "
-                           f"{waiting} command(s): let the worker drain it, then declare the topology again")
+                           f"{state.message_count} command(s) with {state.consumer_count} worker(s) attached: "
+                           "stop the relays, let the old worker drain it and stop it, then declare again")
     channel.queue_delete(queue)
     declare_command_queue(channel, queue)
