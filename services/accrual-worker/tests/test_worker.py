@@ -131,6 +131,37 @@ def test_a_command_that_exhausts_its_retries_is_dead_lettered_and_replays_once_m
     assert list_command_dead_letters("ledger") == []
 
 
+def test_worker_threads_keep_their_database_connection_across_tasks(worker):
+    # given: Celery's Django fixup used to close every connection around every task (a new PostgreSQL
+    # connection per payment)
+    import threading
+
+    from django.db.backends.signals import connection_created
+    from ledger.tasks import accrue_daily_interest
+
+    event = disbursed_event()
+    assert deliver(event).outcome == "handled"
+    opened = []
+
+    def count(sender, connection, **kwargs):
+        if threading.current_thread() is not threading.main_thread():
+            opened.append(threading.current_thread().name)
+
+    connection_created.connect(count)
+    try:
+        # when 30 tasks run one after another
+        for day in range(16, 46):
+            accrue_daily_interest.apply_async(args=[event.loan_id, date.fromordinal(date(2024, 1, 1).toordinal()
+                                                                                     + day - 1).isoformat()],
+                                              headers={TENANT_HEADER: T})
+        wait_until(lambda: Account.all_tenants.get(loan_id=event.loan_id).last_accrual_date == date(2024, 2, 14),
+                   timeout=60, message="the 30 accrual tasks")
+    finally:
+        connection_created.disconnect(count)
+    # then each of the 4 worker threads opened at most one connection
+    assert len(opened) <= 4, opened
+
+
 def test_portfolio_run_through_the_worker_completes_and_reports_progress(worker, monkeypatch):
     from ledger import portfolio
     from ledger.models import AccrualRun
