@@ -43,9 +43,9 @@ def prepare_data() -> dict:
     import httpx
     from common.tokens import mint_token
     from dbs import drop_databases, ensure_databases
-    from stack import Stack, free_port
+    from stack import Stack, free_ports
 
-    ports = {name: free_port() for name in ("borrowers", "loans", "payments", "ledger", "identity", "processor")}
+    ports = free_ports()
     stack = Stack(ports=ports, db_prefix=DB_PREFIX, api_workers=1, echo=False,
                   only={"borrowers-api", "loans-api"})
     names = [stack.db_name("borrowers"), stack.db_name("loans")]

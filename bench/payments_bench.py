@@ -44,10 +44,10 @@ def ensure_vhost() -> None:
 
 def start_stack(api_workers: int, pool_max: int):
     from dbs import drop_databases
-    from stack import SERVICES, Stack, free_port
+    from stack import SERVICES, Stack, free_ports
 
     ensure_vhost()
-    ports = {name: free_port() for name in ("borrowers", "loans", "payments", "ledger", "identity", "processor")}
+    ports = free_ports()
     log_dir = ROOT / ".run" / "bench-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     for old in log_dir.glob("*.log"):
@@ -58,7 +58,11 @@ def start_stack(api_workers: int, pool_max: int):
     drop_databases([stack.db_name(s) for s in SERVICES])
     stack.prepare()
     stack.start()
-    stack.wait_ready(timeout=180)
+    try:
+        stack.wait_ready(timeout=180)
+    except BaseException:
+        stack.stop()            # a process that failed to start must not leave the others running
+        raise
     return stack
 
 

@@ -136,10 +136,10 @@ def reset_vhost(vhost: str) -> None:
 def own_stack(prefix: str, *, keep: bool = False):
     """A whole stack on free ports with databases ``<prefix>_*`` and vhost ``<prefix>``; removed afterwards."""
     from dbs import drop_databases
-    from stack import Stack, free_port
+    from stack import Stack, free_ports
 
     reset_vhost(prefix)
-    ports = {name: free_port() for name in ("borrowers", "loans", "payments", "ledger", "identity", "processor")}
+    ports = free_ports()
     log_dir = ROOT / ".run" / f"{prefix}-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     for old in log_dir.glob("*.log"):

@@ -37,6 +37,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+STACK_PORT_NAMES = ("borrowers", "loans", "payments", "ledger", "identity", "processor")
+
+
+def free_ports(names=STACK_PORT_NAMES) -> dict[str, int]:
+    """A distinct free port per name: every socket stays bound until all are picked (one free_port() per name
+    could hand the same port out twice — seen once: loans-api and the processor sandbox on one port)."""
+    sockets = []
+    try:
+        for _ in names:
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return {name: s.getsockname()[1] for name, s in zip(names, sockets, strict=True)}
+    finally:
+        for s in sockets:
+            s.close()
+
+
 @dataclass
 class Proc:
     name: str

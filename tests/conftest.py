@@ -29,10 +29,10 @@ def _ensure_vhost() -> None:
 @pytest.fixture(scope="session")
 def stack():
     from dbs import drop_databases
-    from stack import SERVICES, Stack, free_port
+    from stack import SERVICES, Stack, free_ports
 
     _ensure_vhost()
-    ports = {name: free_port() for name in ("borrowers", "loans", "payments", "ledger", "identity", "processor")}
+    ports = free_ports()
     log_dir = ROOT / ".run" / ("e2e-logs" if DB_PREFIX == "lendsimple_e2e" else f"{DB_PREFIX}-logs")
     log_dir.mkdir(parents=True, exist_ok=True)
     for old in log_dir.glob("*.log"):
