@@ -6,6 +6,8 @@ import json
 
 from django.core.management.base import BaseCommand
 
+from common.commands import COMMAND_QUEUES
+
 
 class Command(BaseCommand):
     help = ("List the dead letters of <service>.events.dlq (they stay there), or replay them: move them back "
@@ -16,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("action", choices=["list", "replay"])
         target = parser.add_mutually_exclusive_group(required=True)
         target.add_argument("--service", help="a consuming service: <service>.events.dlq")
-        target.add_argument("--queue", help="a Celery command queue (ledger): <queue>.dlq")
+        target.add_argument("--queue", choices=COMMAND_QUEUES, help="a Celery command queue: <queue>.dlq")
         parser.add_argument("--limit", type=int, default=None,
                             help="at most N messages (list: default 100; replay: default all there are now)")
 
