@@ -57,8 +57,8 @@ def start_stack(api_workers: int, pool_max: int):
                   env={"LENDSIMPLE_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"}, api_pool_max=pool_max)
     drop_databases([stack.db_name(s) for s in SERVICES])
     stack.prepare()
-    stack.start()
     try:
+        stack.start()
         stack.wait_ready(timeout=180)
     except BaseException:
         stack.stop()            # a process that failed to start must not leave the others running

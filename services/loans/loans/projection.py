@@ -1,7 +1,8 @@
 """The per-loan projection of the ledger: balances, days past due, the transaction list, accrual runs.
 
 Sync functions, called by the event handlers inside the consumer's transaction (tenant restored).
-Each locks the loan row first, so events about one loan apply one at a time. Balances carry the
+Each that changes the loan locks its row first, so events about one loan apply one at a time (a
+transaction's listing needs no lock: it is keyed by the ledger's transaction id). Balances carry the
 ledger's per-account ``sequence``: an event not newer than the one applied last is stale and ignored.
 Days past due has its own sequence (both ``balance_changed`` and ``delinquency_changed`` carry it).
 State moves are guarded: ``paid_off`` only from active/defaulted, ``defaulted`` only from active.
@@ -153,9 +154,12 @@ def transaction_posted_apply(*, payload: ev.TransactionPosted) -> None:
               "amount": _d(payload.amount), "breakdown": dict(payload.breakdown), "reference": payload.reference or "",
               "sequence": payload.sequence, "derived": False}
     if payload.reference and _legacy_derived_rows():
-        taken = LoanTransaction.objects.filter(loan_id=payload.loan_id, kind=payload.kind, reference=payload.reference,
-                                               derived=True).update(transaction_id=payload.transaction_id, **fields)
-        if taken:
+        derived = LoanTransaction.objects.filter(loan_id=payload.loan_id, kind=payload.kind,
+                                                 reference=payload.reference, derived=True)
+        if LoanTransaction.objects.filter(transaction_id=payload.transaction_id).exists():
+            derived.delete()        # listed already (a redelivery, or an old consumer raced this one): drop the twin
+            return
+        if derived.update(transaction_id=payload.transaction_id, **fields):
             return
     row = LoanTransaction(tenant_id=require_tenant(), loan_id=payload.loan_id, transaction_id=payload.transaction_id,
                           **fields)

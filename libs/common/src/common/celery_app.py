@@ -36,7 +36,7 @@ def make_celery(name: str, *, default_queue: str = LEDGER_QUEUE) -> Celery:
         # Celery's Django fixup closes every database connection before and after every task unless this is
         # set, whatever CONN_MAX_AGE says: each task opened a new PostgreSQL connection (~10 % of the ledger
         # worker's CPU per payment under load, py-spy, plus a new backend with a cold catalogue cache in
-        # PostgreSQL). With it the fixup closes them only every 2×N tasks; ``_connection_hygiene`` below does
+        # PostgreSQL). With it the fixup closes them only every N tasks (it counts prerun and postrun); ``_connection_hygiene`` below does
         # what Django does around a request instead (CONN_MAX_AGE, health checks, a connection left broken).
         CELERY_DB_REUSE_MAX=100_000,
     )

@@ -118,22 +118,28 @@ async def test_a_row_derived_by_an_earlier_version_is_taken_over_by_the_ledgers_
                                            effective_date="2024-02-15", amount="888.49", reference=payment_id,
                                            derived=True)
 
-    # given a payment row derived before the upgrade, its ledger record not yet arrived
     payment_id = str(uuid.uuid4())
+    record = {"sequence": 3, "transaction_id": "je-77", "kind": "payment", "effective_date": "2024-02-15",
+              "amount": "888.49", "reference": payment_id, "breakdown": {"interest": "100.00", "principal": "788.49"}}
     async with asgi_client as client:
+        # given a payment row derived before the upgrade, its ledger record not yet arrived
         _, loan = await active_loan(client, admin, borrower_id=borrower_id)
         await sync_to_async(derive)(loan["id"], payment_id)
         projection._LEGACY_DERIVED.clear()        # a process started after the upgrade
         # when the ledger's record arrives
-        await sync_to_async(deliver)(tenant, "ledger.loan.transaction_posted.v1", {
-            "loan_id": loan["id"], "sequence": 3, "transaction_id": "je-77", "kind": "payment",
-            "effective_date": "2024-02-15", "amount": "888.49", "reference": payment_id,
-            "breakdown": {"interest": "100.00", "principal": "788.49"}})
+        await sync_to_async(deliver)(tenant, "ledger.loan.transaction_posted.v1", {"loan_id": loan["id"], **record})
         listed = await _get(client, admin, loan["id"], "/transactions")
+        # and an old consumer, beside the new one during the upgrade, derives the row again after the record was
+        # listed; then the record is redelivered
+        await sync_to_async(derive)(loan["id"], payment_id)
+        await sync_to_async(deliver)(tenant, "ledger.loan.transaction_posted.v1", {"loan_id": loan["id"], **record})
+        again = await _get(client, admin, loan["id"], "/transactions")
     projection._LEGACY_DERIVED.clear()
-    # then it takes the derived row over instead of listing the payment twice
+    # then the record takes the derived row over instead of listing the payment twice
     assert [(t["kind"], t["transaction_id"]) for t in listed["items"]] == [("payment", "je-77")]
     assert listed["items"][0]["breakdown"] == {"interest": "100.00", "principal": "788.49"}
+    # and the redelivery drops the late twin (no second listing, no unique-index conflict)
+    assert [(t["kind"], t["transaction_id"]) for t in again["items"]] == [("payment", "je-77")]
 
 
 async def test_payoff_quote_follows_the_projection(asgi_client, admin, tenant, borrower_id):
