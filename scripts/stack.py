@@ -121,7 +121,10 @@ class Stack:
             procs.append(Proc(f"{svc}-api", svc, [
                 gunicorn, f"{svc}_service.asgi:application", "-k", "uvicorn.workers.UvicornWorker",
                 "-b", f"127.0.0.1:{self.ports[svc]}", "-w", str(self.api_workers), "--graceful-timeout", "5",
-                "--timeout", "60", "--access-logfile", "-"], ready_url=f"{self.url(svc)}/readyz",
+                "--timeout", "60", "--access-logfile", "-",
+                # gunicorn 27's control socket defaults to one path per user: the three APIs (and any other
+                # stack on this host) fought over it ("Address already in use"); nothing here uses it
+                "--no-control-socket"], ready_url=f"{self.url(svc)}/readyz",
                 env={"LENDSIMPLE_DB_POOL_MAX": self.api_pool_max()}))
         for svc in ("borrowers", "loans", "payments", "ledger"):
             procs.append(Proc(f"{svc}-relay", svc, [py, "manage.py", "relay"]))

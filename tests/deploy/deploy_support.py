@@ -418,6 +418,11 @@ _VOLATILE_OPTIONS = {"-b", "--bind", "-w", "--workers", "--worker-tmp-dir", "--g
                      "--access-logfile", "-s", "--schedule", "--host", "--port", "--log-level", "-l", "--loglevel"}
 
 
+# Flags only the local stack needs: several gunicorn masters on one host share the default control-socket
+# path; a container has one.
+_LOCAL_ONLY_FLAGS = {"--no-control-socket"}
+
+
 def normalized(argv: list[str]) -> list[str]:
     """argv without the executable's directory and without environment-specific options."""
     exe = PurePosixPath(argv[0]).name
@@ -428,6 +433,8 @@ def normalized(argv: list[str]) -> list[str]:
     for arg in argv[1:]:
         if skip:
             skip = False
+            continue
+        if arg in _LOCAL_ONLY_FLAGS:
             continue
         if arg in _VOLATILE_OPTIONS:
             skip = True

@@ -179,7 +179,6 @@ def rebuild_without_payment(account, *, allocation: Allocation, reason: str, on:
     horizon = max(on, account.last_accrual_date)
     pid = str(allocation.payment_id)
     ops, allocations = _live_ops(account, skip_payment=pid)
-    nsf_before = len(ops)
     ops.append(_Op(horizon, 1, 0, "nsf", pid))
     state, out = _replay(account, ops, horizon)
     adjustment = journal.combine([_reconcile(account, out, skip_fee_payment=pid),
@@ -202,7 +201,6 @@ def rebuild_without_payment(account, *, allocation: Allocation, reason: str, on:
                      account=account, reference=pid)
         events.emit_transaction(account, kind="nsf_fee", effective_date=fee.assessed_on, amount=fee.amount,
                                 breakdown={"fees": fee.amount}, reference=pid)
-    del nsf_before
     places = account.places
     outbox_add(PaymentReversed(
         loan_id=str(account.loan_id), sequence=account.sequence, payment_id=pid,
