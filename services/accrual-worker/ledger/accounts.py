@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from common.finance import FlatInterest
+from common.finance import FlatInterest, FlatPeriod
 from common.finance.schedule import FLAT
 
 from ledger import engine, events, journal
@@ -26,21 +26,18 @@ def rules_of(account) -> engine.Rules:
     cached = _RULES_CACHE.get(key)
     if cached is not None:
         return cached
-    rows = sorted(account.schedule["installments"], key=lambda r: (r["due_date"], int(r["number"])))
-    running, cumulative = Decimal(0), []
-    for row in rows:
-        running += Decimal(row["total"])
-        cumulative.append(running)
+    rows = installment_rows(account, account.schedule)
+    flat = None
+    if account.interest_method == FLAT:
+        flat = FlatInterest(periods=tuple(FlatPeriod(r.period_start, r.due_date, r.interest) for r in rows),
+                            places=account.places, mode=account.rounding_mode)
     rules = engine.Rules(
         annual_rate=Decimal(account.annual_rate).normalize(), day_count=account.day_count, places=account.places,
-        mode=account.rounding_mode, due_dates=tuple(date.fromisoformat(r["due_date"]) for r in rows),
-        numbers=tuple(int(r["number"]) for r in rows), cumulative_totals=tuple(cumulative),
+        mode=account.rounding_mode, due_dates=tuple(r.due_date for r in rows),
+        numbers=tuple(r.number for r in rows), cumulative_totals=tuple(r.cumulative_total for r in rows),
         scheduled_fees=Decimal(account.scheduled_fees), late_fee=Decimal(account.late_fee),
         grace_days=account.grace_days, nsf_fee=Decimal(account.nsf_fee),
-        non_accrual_after_days=account.non_accrual_after_days, order=tuple(account.allocation_order),
-        flat=FlatInterest.from_schedule(account.schedule, disbursement_date=account.disbursement_date,
-                                        places=account.places, mode=account.rounding_mode)
-        if account.interest_method == FLAT else None,
+        non_accrual_after_days=account.non_accrual_after_days, order=tuple(account.allocation_order), flat=flat,
     )
     if len(_RULES_CACHE) > 10_000:
         _RULES_CACHE.clear()
@@ -49,7 +46,8 @@ def rules_of(account) -> engine.Rules:
 
 
 def installment_rows(account, schedule: dict) -> list[Installment]:
-    """The schedule as rows: the running total (days past due), each period's start and interest (flat accrual)."""
+    """The schedule as rows, oldest first: the running total (days past due), each period's start and interest
+    (flat accrual). Written once at opening; ``rules_of`` reads the engine's rules from the same walk."""
     running, start, rows = Decimal(0), account.disbursement_date, []
     for inst in sorted(schedule["installments"], key=lambda r: (r["due_date"], int(r["number"]))):
         running += Decimal(inst["total"])

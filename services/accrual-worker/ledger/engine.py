@@ -253,6 +253,5 @@ def assess_nsf(state: State, rules: Rules, *, payment_id: str, on: date, out: Mo
     out.fees.append(FeeRow("nsf_fee", on, rules.nsf_fee, payment_id=payment_id))
     state.fees += rules.nsf_fee
     if state.status == PAID_OFF:
-        state.status = OPEN
-        _restart_clock(state, rules, on)        # a paid-off account did not accrue: nothing to catch up
+        state.status = OPEN     # with no principal owed: no clock catches the paid-off days up (both accrue 0)
     return rules.nsf_fee

@@ -129,16 +129,8 @@ def delinquency_changed_apply(*, payload: ev.DelinquencyChanged) -> bool:
     return True
 
 
-_LEGACY_DERIVED: dict[str, bool] = {}
-
-
-def _legacy_derived_rows() -> bool:
-    """Whether rows derived from payment events by an earlier version (before this service stopped consuming
-    them) may still wait for their ledger record: checked once per process, so a fresh installation never
-    pays for the takeover lookup."""
-    if "any" not in _LEGACY_DERIVED:
-        _LEGACY_DERIVED["any"] = LoanTransaction.all_tenants.filter(derived=True).exists()
-    return _LEGACY_DERIVED["any"]
+# The kinds an earlier version derived from payment events (``LoanTransaction.derived``).
+DERIVED_KINDS = ("payment", "reversal")
 
 
 def transaction_posted_apply(*, payload: ev.TransactionPosted) -> None:
@@ -153,13 +145,17 @@ def transaction_posted_apply(*, payload: ev.TransactionPosted) -> None:
     fields = {"kind": payload.kind, "effective_date": date.fromisoformat(payload.effective_date),
               "amount": _d(payload.amount), "breakdown": dict(payload.breakdown), "reference": payload.reference or "",
               "sequence": payload.sequence, "derived": False}
-    if payload.reference and _legacy_derived_rows():
+    if payload.reference and payload.kind in DERIVED_KINDS:
+        # a row an earlier version derived (partial index ``loan_transaction_derived``: an empty lookup on an
+        # installation that never had one) is taken over, or dropped if the record is listed already (a
+        # redelivery, or an old consumer that raced this one during the upgrade)
         derived = LoanTransaction.objects.filter(loan_id=payload.loan_id, kind=payload.kind,
                                                  reference=payload.reference, derived=True)
-        if LoanTransaction.objects.filter(transaction_id=payload.transaction_id).exists():
-            derived.delete()        # listed already (a redelivery, or an old consumer raced this one): drop the twin
-            return
-        if derived.update(transaction_id=payload.transaction_id, **fields):
+        if derived.exists():
+            if LoanTransaction.objects.filter(transaction_id=payload.transaction_id).exists():
+                derived.delete()
+            else:
+                derived.update(transaction_id=payload.transaction_id, **fields)
             return
     row = LoanTransaction(tenant_id=require_tenant(), loan_id=payload.loan_id, transaction_id=payload.transaction_id,
                           **fields)

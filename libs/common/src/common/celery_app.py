@@ -43,6 +43,42 @@ def make_celery(name: str, *, default_queue: str = LEDGER_QUEUE) -> Celery:
     return app
 
 
+def declare_command_queue_or_exit(queue: str, *, wait_s: float = 60.0) -> None:
+    """For a worker's ``worker_init``: declare ``queue`` and its DLQ (``common.bus.topology``), waiting up to
+    ``wait_s`` for the broker. A queue of an earlier version (other arguments) is not replaced here — only
+    ``manage.py declare_topology`` upgrades it. Either failure stops the worker (``SystemExit`` passes through
+    Celery's signal dispatch, an ``Exception`` would be logged and ignored): it must not consume without a DLQ."""
+    import time
+
+    import pika.exceptions
+    import structlog
+
+    from common.bus.amqp import Backoff, close_quietly, connect
+    from common.bus.topology import declare_command_queue
+
+    log = structlog.get_logger(__name__)
+    backoff, deadline = Backoff(maximum=5.0), time.monotonic() + wait_s
+    while True:
+        try:
+            conn = connect("worker-topology")
+        except pika.exceptions.AMQPConnectionError as exc:
+            if time.monotonic() > deadline:
+                log.error("worker.broker_unavailable_giving_up", error=repr(exc))
+                raise SystemExit(1) from exc
+            log.warning("worker.broker_unavailable", error=repr(exc))
+            time.sleep(backoff.next_delay())
+            continue
+        try:
+            declare_command_queue(conn.channel(), queue)
+            return
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            log.error("worker.command_queue_mismatch", queue=queue, error=repr(exc),
+                      hint="run manage.py declare_topology (it upgrades the queue once drained)")
+            raise SystemExit(1) from exc
+        finally:
+            close_quietly(conn)
+
+
 @task_prerun.connect
 @task_postrun.connect
 def _connection_hygiene(task=None, **kwargs) -> None:

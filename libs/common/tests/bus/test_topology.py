@@ -86,6 +86,13 @@ def test_a_command_queue_left_by_an_earlier_version_is_replaced_when_empty_and_k
             ensure_command_queue(amqp, name)
         channel = amqp.channel()
         assert channel.queue_declare(name, passive=True).method.message_count == 1
+        # and a worker starting against it stops instead of consuming without a DLQ (only declare_topology upgrades)
+        from common.celery_app import declare_command_queue_or_exit
+
+        with pytest.raises(SystemExit):
+            declare_command_queue_or_exit(name)
+        channel = amqp.channel()
+        assert channel.queue_declare(name, passive=True).method.message_count == 1
         # nor while a worker is attached (it may hold unacknowledged commands the count does not show)
         channel.queue_purge(name)
         tag = channel.basic_consume(name, lambda *a: None)
