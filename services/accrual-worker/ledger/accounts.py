@@ -12,7 +12,7 @@ from common.finance.schedule import FLAT
 from ledger import engine, events, journal
 from ledger.models import Accrual, Fee, Installment, NonAccrual
 
-STATE_FIELDS = ("principal", "interest", "fees", "suspense", "interest_since", "interest_posted_since",
+STATE_FIELDS = ("principal", "interest", "interest_suspended", "fees", "suspense", "interest_since", "interest_posted_since",
                 "last_accrual_date", "paid_toward_schedule", "scheduled_fees_paid", "status", "non_accrual",
                 "days_past_due", "bucket")
 
@@ -89,7 +89,7 @@ def store(account, state: engine.State) -> None:
 
 def accrual_rows(account, rows: list[engine.AccrualRow]) -> list[Accrual]:
     return [Accrual(account=account, accrual_date=r.accrual_date, amount=r.amount, cumulative=r.cumulative,
-                    since=r.since, balance=r.balance) for r in rows]
+                    since=r.since, balance=r.balance, suspended=r.suspended) for r in rows]
 
 
 def fee_rows(account, rows: list[engine.FeeRow]) -> list[Fee]:
@@ -98,21 +98,36 @@ def fee_rows(account, rows: list[engine.FeeRow]) -> list[Fee]:
 
 
 def non_accrual_rows(account, rows: list[engine.NonAccrualRow]) -> list[NonAccrual]:
-    return [NonAccrual(account=account, kind=r.kind, effective_date=r.effective_date,
-                       interest_reversed=r.interest_reversed) for r in rows]
+    return [NonAccrual(account=account, kind=r.kind, effective_date=r.effective_date, interest=r.interest)
+            for r in rows]
+
+
+def accrual_impact(row) -> journal.Impact:
+    """An accrual row's posting: income, or the memo pair for a day accrued in non-accrual."""
+    return journal.suspended_accrual(row.amount) if row.suspended else journal.accrual(row.amount)
+
+
+def non_accrual_impact(row) -> journal.Impact:
+    """Entry moves the interest out of income into suspense; a cure moves it back."""
+    return journal.non_accrual(row.interest if row.kind == "start" else -row.interest)
 
 
 def persist_movements(account, out: engine.Movements) -> None:
     """Insert the subledger rows of an incremental step and post their journal entries."""
     if out.accruals:
         Accrual.objects.bulk_create(accrual_rows(account, out.accruals))
-        total = sum((r.amount for r in out.accruals), Decimal(0))
-        through = out.accruals[-1].accrual_date
-        journal.post(kind="accrual", effective_date=through, impact=journal.accrual(total), account=account,
-                     memo={"from": out.accruals[0].accrual_date.isoformat(), "through": through.isoformat(),
-                           "days": len(out.accruals)})
-        events.emit_transaction(account, kind="accrual", effective_date=through, amount=total,
-                                breakdown={"interest": total})
+        for suspended in (False, True):
+            rows = [r for r in out.accruals if r.suspended is suspended]
+            if not rows:
+                continue
+            total = sum((r.amount for r in rows), Decimal(0))
+            through = rows[-1].accrual_date
+            impact = journal.suspended_accrual(total) if suspended else journal.accrual(total)
+            journal.post(kind="accrual_suspended" if suspended else "accrual", effective_date=through, impact=impact,
+                         account=account, memo={"from": rows[0].accrual_date.isoformat(), "through": through.isoformat(),
+                                                "days": len(rows)})
+            events.emit_transaction(account, kind="accrual_suspended" if suspended else "accrual",
+                                    effective_date=through, amount=total, breakdown={"interest": total})
     for fee in out.fees:
         Fee.objects.bulk_create(fee_rows(account, [fee]))
         journal.post(kind=fee.kind, effective_date=fee.assessed_on, impact=journal.fee_assessed(fee.amount),
@@ -122,11 +137,13 @@ def persist_movements(account, out: engine.Movements) -> None:
                                 reference=str(fee.payment_id) if fee.payment_id else f"installment:{fee.installment_number}")
     for row in out.non_accrual:
         NonAccrual.objects.bulk_create(non_accrual_rows(account, [row]))
-        if row.interest_reversed:
-            journal.post(kind="non_accrual", effective_date=row.effective_date,
-                         impact=journal.non_accrual(row.interest_reversed), account=account)
-            events.emit_transaction(account, kind="non_accrual", effective_date=row.effective_date,
-                                    amount=row.interest_reversed, breakdown={"interest": -row.interest_reversed})
+        if row.interest:
+            kind = "non_accrual" if row.kind == "start" else "non_accrual_cure"
+            journal.post(kind=kind, effective_date=row.effective_date, impact=non_accrual_impact(row),
+                         account=account)
+            # what the borrower owes does not change: the interest moves between income and suspense
+            events.emit_transaction(account, kind=kind, effective_date=row.effective_date, amount=row.interest,
+                                    breakdown={"interest_suspended": row.interest if row.kind == "start" else -row.interest})
 
 
 def emit_delinquency_changes(account, out: engine.Movements) -> None:

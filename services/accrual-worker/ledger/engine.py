@@ -8,11 +8,16 @@ payment ends exactly where the on-time path would have. Rules of the day:
 - ``advance(to)`` accrues the days (last_accrual_date, to], each row cumulative-rounded on the interest
   clock: a declining-balance loan on its principal owed (``common.finance.iter_daily_accruals``); a
   flat-interest loan on its schedule's clock (``common.finance.FlatInterest``), which repaying principal
-  does not restart and which earns nothing once no principal is owed; it stops accruing on the day the oldest unpaid
-  installment reaches ``non_accrual_after_days`` past due (accrued, uncollected interest is reversed)
-  and assesses each late fee on due date + grace days + 1.
-- A payment applies on its value date after that day's accrual and fees; principal paid restarts the
-  interest clock on the value date; a non-accrual account that becomes current resumes accruing from it.
+  does not restart and which earns nothing once no principal is owed. On the day the oldest unpaid
+  installment reaches ``non_accrual_after_days`` past due the account enters non-accrual (DOMAIN.md: cash
+  basis): the accrued, uncollected interest is reversed out of income into ``interest_suspended``, and the
+  days after accrue on the same clock into ``interest_suspended`` only (``AccrualRow.suspended``). The
+  borrower owes it all the same: non-accrual changes what is recognised as income, never what is owed.
+  Each late fee is assessed on due date + grace days + 1.
+- A payment applies on its value date after that day's accrual and fees; interest owed is
+  ``interest + interest_suspended`` (one of them is always zero) and what it pays of the suspended part is
+  income when received; principal paid restarts a declining-balance clock on the value date. A
+  non-accrual account that becomes current is cured: what is still suspended moves back to ``interest``.
 """
 
 from __future__ import annotations
@@ -62,11 +67,12 @@ class State:
     non_accrual: bool
     days_past_due: int
     bucket: str
+    interest_suspended: Decimal = ZERO
     late_fees_assessed: set[int] = field(default_factory=set)
 
     @property
     def total(self) -> Decimal:
-        return self.principal + self.interest + self.fees
+        return self.principal + self.interest + self.interest_suspended + self.fees
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,7 @@ class AccrualRow:
     cumulative: Decimal
     since: date
     balance: Decimal
+    suspended: bool = False       # accrued in non-accrual: owed, not income
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,7 @@ class FeeRow:
 class NonAccrualRow:
     kind: str                     # start | cure
     effective_date: date
-    interest_reversed: Decimal
+    interest: Decimal             # start: moved out of income into suspense; cure: moved back
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,8 @@ class Movements:
     non_accrual: list[NonAccrualRow] = field(default_factory=list)
     delinquency: list[DelinquencyChange] = field(default_factory=list)
     allocations: dict[str, FinanceAllocation] = field(default_factory=dict)
+    # per payment, the part of its allocated interest that paid suspended interest (income when received)
+    interest_suspended_paid: dict[str, Decimal] = field(default_factory=dict)
 
 
 def oldest_unpaid_due(rules: Rules, paid_toward_schedule: Decimal) -> date | None:
@@ -147,9 +156,16 @@ def _accrue_declining_days(state: State, rules: Rules, through: date, out: Movem
         accrued_through=state.last_accrual_date, already_posted=state.interest_posted_since,
     ):
         out.accruals.append(AccrualRow(accrual.through, accrual.amount, accrual.cumulative, accrual.since,
-                                       state.principal))
-        state.interest += accrual.amount
+                                       state.principal, state.non_accrual))
+        _add_interest(state, accrual.amount)
         state.interest_posted_since = accrual.cumulative
+
+
+def _add_interest(state: State, amount: Decimal) -> None:
+    if state.non_accrual:
+        state.interest_suspended += amount
+    else:
+        state.interest += amount
 
 
 def _accrue_flat_days(state: State, flat: FlatInterest, through: date, out: Movements) -> None:
@@ -160,19 +176,18 @@ def _accrue_flat_days(state: State, flat: FlatInterest, through: date, out: Move
         # nothing is earned while no principal is lent (all of it repaid, the rest owed interest or fees): the
         # clock moves on without posting, so it never catches up later
         amount = cumulative - state.interest_posted_since if state.principal > 0 else ZERO
-        out.accruals.append(AccrualRow(day, amount, cumulative, state.interest_since, state.principal))
-        state.interest += amount
+        out.accruals.append(AccrualRow(day, amount, cumulative, state.interest_since, state.principal,
+                                       state.non_accrual))
+        _add_interest(state, amount)
         state.interest_posted_since = cumulative
         day += timedelta(days=1)
 
 
 def _restart_clock(state: State, rules: Rules, on: date) -> None:
-    """Principal repaid or accrual resumed on ``on``: a declining-balance clock starts again there on the new
-    balance; a flat clock keeps its schedule and only skips what was not accrued (non-accrual days)."""
+    """Principal repaid on ``on`` (accrued through it): a declining-balance clock starts again there on the
+    new balance; a flat clock keeps its schedule."""
     if rules.flat is None:
         state.interest_since, state.interest_posted_since = on, ZERO
-    else:
-        state.interest_posted_since = rules.flat.cumulative(on)
 
 
 def non_accrual_date(state: State, rules: Rules) -> date | None:
@@ -192,9 +207,9 @@ def advance(state: State, rules: Rules, to: date, out: Movements) -> None:
                 stop = max(stop, start)
                 _accrue_through(state, rules, stop, out)
                 out.non_accrual.append(NonAccrualRow("start", stop, state.interest))
+                state.interest_suspended += state.interest
                 state.interest, state.non_accrual = ZERO, True
-            else:
-                _accrue_through(state, rules, to, out)
+        _accrue_through(state, rules, to, out)
         _assess_late_fees(state, rules, start, to, out)
     state.last_accrual_date = to
     _set_delinquency(state, rules, to, out)
@@ -223,12 +238,15 @@ def pay(state: State, rules: Rules, *, payment_id: str, amount: Decimal, value_d
     if value_date != state.last_accrual_date:
         raise ValueError("advance the account to the value date before paying")
     if state.status in (OPEN, PAID_OFF):
-        owed = {"fees": state.fees, "interest": state.interest, "principal": state.principal}
+        owed = {"fees": state.fees, "interest": state.interest + state.interest_suspended, "principal": state.principal}
     else:  # charged off / written off: recoveries wait in suspense
         owed = {"fees": ZERO, "interest": ZERO, "principal": ZERO}
     result = allocate(amount=amount, owed=owed, order=rules.order, places=rules.places)
+    recognised = min(result.interest, state.interest)      # accrued (income) interest first, then suspended
+    suspended = result.interest - recognised
     state.fees -= result.fees
-    state.interest -= result.interest
+    state.interest -= recognised
+    state.interest_suspended -= suspended
     state.principal -= result.principal
     state.suspense += result.overpayment
     if result.principal > 0:
@@ -240,10 +258,12 @@ def pay(state: State, rules: Rules, *, payment_id: str, amount: Decimal, value_d
         state.status = PAID_OFF
     _set_delinquency(state, rules, value_date, out)
     if state.non_accrual and state.days_past_due == 0 and state.status == OPEN:
-        state.non_accrual = False
-        _restart_clock(state, rules, value_date)
-        out.non_accrual.append(NonAccrualRow("cure", value_date, ZERO))
+        # cured: accrual (income) resumes on the same clock; what is still suspended is recognised again
+        out.non_accrual.append(NonAccrualRow("cure", value_date, state.interest_suspended))
+        state.interest += state.interest_suspended
+        state.interest_suspended, state.non_accrual = ZERO, False
     out.allocations[payment_id] = result
+    out.interest_suspended_paid[payment_id] = suspended
     return result
 
 

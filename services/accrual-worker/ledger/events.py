@@ -26,8 +26,10 @@ def money(account: Account, value: Decimal) -> str:
 
 
 def balances(account: Account) -> Balances:
-    total = account.principal + account.interest + account.fees
-    return Balances(principal=money(account, account.principal), interest=money(account, account.interest),
+    """What the borrower owes: interest includes what is suspended in non-accrual (not income, still owed)."""
+    interest = account.interest + account.interest_suspended
+    total = account.principal + interest + account.fees
+    return Balances(principal=money(account, account.principal), interest=money(account, interest),
                     fees=money(account, account.fees), total=money(account, total))
 
 

@@ -1,5 +1,12 @@
 """Double-entry postings (ARCHITECTURE.md §4). An impact is {gl_account: signed amount}, debit positive;
-``post`` turns one into a balanced, immutable journal entry (the database refuses an unbalanced one)."""
+``post`` turns one into a balanced, immutable journal entry (the database refuses an unbalanced one).
+
+Interest of a non-accrual loan (DOMAIN.md: cash basis) is kept on a memo (off-balance-sheet) pair,
+``suspended_interest`` / ``suspended_interest_contra``: entering non-accrual reverses the accrued interest
+out of income and into the memo pair, each day accrued then goes to the memo pair only, a payment of it is
+income when received, and a cure moves what is left back into the receivable. The memo pair's balance is
+the account's ``interest_suspended``; ``interest_income + suspended_interest_contra`` moves exactly with the
+interest the borrower is charged."""
 
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ LR, IR, II = GLAccount.LOANS_RECEIVABLE, GLAccount.INTEREST_RECEIVABLE, GLAccoun
 FR, FI, CASH = GLAccount.FEES_RECEIVABLE, GLAccount.FEE_INCOME, GLAccount.CASH_CLEARING
 SUSPENSE = GLAccount.BORROWER_SUSPENSE
 PROVISION, ALLOWANCE = GLAccount.PROVISION_FOR_LOSSES, GLAccount.ALLOWANCE_FOR_LOSSES
+SI, SIC = GLAccount.SUSPENDED_INTEREST, GLAccount.SUSPENDED_INTEREST_CONTRA
 
 
 def disbursement(amount: Decimal) -> Impact:
@@ -30,20 +38,34 @@ def accrual(amount: Decimal) -> Impact:
     return {IR: amount, II: -amount}
 
 
-def non_accrual(interest_reversed: Decimal) -> Impact:
-    return {II: interest_reversed, IR: -interest_reversed}
+def suspended_accrual(amount: Decimal) -> Impact:
+    """A day accrued in non-accrual: owed, not income (memo only)."""
+    return {SI: amount, SIC: -amount}
 
 
-def payment(*, amount: Decimal, fees: Decimal, interest: Decimal, principal: Decimal, overpayment: Decimal) -> Impact:
-    return {CASH: amount, FR: -fees, IR: -interest, LR: -principal, SUSPENSE: -overpayment}
+def non_accrual(interest: Decimal) -> Impact:
+    """Entry into non-accrual: the accrued interest reversed out of income, kept owed on the memo pair.
+    A cure is its negation (what is still suspended recognised again)."""
+    return {II: interest, IR: -interest, SI: interest, SIC: -interest}
+
+
+def payment(*, amount: Decimal, fees: Decimal, interest: Decimal, principal: Decimal, overpayment: Decimal,
+            interest_suspended: Decimal = Decimal(0)) -> Impact:
+    """``interest_suspended`` (part of ``interest``) paid suspended interest: income when received."""
+    recognised = interest - interest_suspended
+    return {CASH: amount, FR: -fees, IR: -recognised, II: -interest_suspended, SI: -interest_suspended,
+            SIC: interest_suspended, LR: -principal, SUSPENSE: -overpayment}
 
 
 def charge_off(principal: Decimal) -> Impact:
     return {PROVISION: principal, ALLOWANCE: -principal}
 
 
-def write_off(*, principal: Decimal, interest: Decimal, fees: Decimal) -> Impact:
-    return {ALLOWANCE: principal, LR: -principal, II: interest, IR: -interest, FI: fees, FR: -fees}
+def write_off(*, principal: Decimal, interest: Decimal, fees: Decimal,
+              interest_suspended: Decimal = Decimal(0)) -> Impact:
+    """``interest_suspended`` was never income: only its memo pair is closed."""
+    return {ALLOWANCE: principal, LR: -principal, II: interest, IR: -interest, FI: fees, FR: -fees,
+            SIC: interest_suspended, SI: -interest_suspended}
 
 
 def combine(impacts: Iterable[Mapping[str, Decimal]], sign: int = 1) -> Impact:

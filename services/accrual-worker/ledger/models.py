@@ -54,6 +54,11 @@ class Account(TenantModel):
     interest = models.DecimalField(**MONEY, default=0)
     fees = models.DecimalField(**MONEY, default=0)
     suspense = models.DecimalField(**MONEY, default=0)
+    # interest the borrower owes but that is not recognised as income: while the account is in non-accrual
+    # (DOMAIN.md: cash basis) it holds the interest reversed at entry plus every day accrued since; a payment
+    # that pays it is interest income when received; a cure moves the rest back to ``interest``. The
+    # borrower's interest balance is ``interest + interest_suspended``; memo GL accounts mirror it.
+    interest_suspended = models.DecimalField(**MONEY, default=0, db_default=0)
     # interest clock: accrual = round(principal*rate*yf(interest_since, d)) - interest_posted_since (declining
     # balance); flat: the schedule's cumulative interest through d - interest_posted_since, interest_since fixed
     # at disbursement
@@ -78,7 +83,8 @@ class Account(TenantModel):
         constraints = [
             models.UniqueConstraint(fields=["tenant_id", "loan_id"], name="ledger_account_one_per_loan"),
             models.CheckConstraint(condition=Q(principal__gte=0) & Q(interest__gte=0) & Q(fees__gte=0)
-                                   & Q(suspense__gte=0), name="ledger_account_balances_not_negative"),
+                                   & Q(suspense__gte=0) & Q(interest_suspended__gte=0),
+                                   name="ledger_account_balances_not_negative"),
         ]
         indexes = [models.Index(fields=["tenant_id", "status", "id"], name="ledger_account_open_idx")]
 
@@ -102,7 +108,8 @@ class Installment(models.Model):
 
 
 class Accrual(models.Model):
-    """Interest accrued on one day (the day ending on accrual_date), cumulative-rounded on its clock."""
+    """Interest accrued on one day (the day ending on accrual_date), cumulative-rounded on its clock;
+    ``suspended``: accrued in non-accrual, owed by the borrower but not recognised as income (memo only)."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="accruals")
     accrual_date = models.DateField()
@@ -110,6 +117,7 @@ class Accrual(models.Model):
     cumulative = models.DecimalField(**MONEY)
     since = models.DateField()
     balance = models.DecimalField(**MONEY)
+    suspended = models.BooleanField(default=False, db_default=False)
     reversed = models.BooleanField(default=False)
 
     class Meta:
@@ -129,6 +137,8 @@ class Allocation(TenantModel):
     arrival = models.PositiveBigIntegerField()      # order of arrival, to replay same-day payments in order
     fees = models.DecimalField(**MONEY)
     interest = models.DecimalField(**MONEY)
+    # of ``interest``, what was paid from suspended interest (non-accrual): income on a cash basis
+    interest_suspended = models.DecimalField(**MONEY, default=0, db_default=0)
     principal = models.DecimalField(**MONEY)
     overpayment = models.DecimalField(**MONEY)
     trace = models.JSONField(default=list)
@@ -166,12 +176,13 @@ class Fee(models.Model):
 
 
 class NonAccrual(models.Model):
-    """Entry into non-accrual (accrued, uncollected interest reversed) or cure (accrual resumes)."""
+    """Entry into non-accrual (``interest``: the accrued, uncollected interest reversed out of income into
+    suspended interest) or cure (``interest``: the suspended interest still owed, recognised again)."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="non_accrual_events")
     kind = models.CharField(max_length=8)           # start | cure
     effective_date = models.DateField()
-    interest_reversed = models.DecimalField(**MONEY, default=0)
+    interest = models.DecimalField(**MONEY, default=0)
     reversed = models.BooleanField(default=False)
 
     class Meta:
@@ -206,6 +217,9 @@ class GLAccount(models.TextChoices):
     BORROWER_SUSPENSE = "borrower_suspense"
     PROVISION_FOR_LOSSES = "provision_for_losses"
     ALLOWANCE_FOR_LOSSES = "allowance_for_losses"
+    # memo (off-balance-sheet) pair: interest owed by a non-accrual loan and not recognised as income
+    SUSPENDED_INTEREST = "suspended_interest"
+    SUSPENDED_INTEREST_CONTRA = "suspended_interest_contra"
 
 
 class JournalEntry(TenantModel):

@@ -9,8 +9,10 @@ are expressed in SQL so a chunk of thousands of accounts costs a handful of stat
    ``ledger_cumulative_interest`` (exactly ``common.finance.accrue``; flat-interest loans from
    ``ledger_flat_cumulative_interest``, exactly ``common.finance.FlatInterest``), ON CONFLICT DO NOTHING, and one
    UPDATE of each account (balances, accrual clock, days past due, bucket) returning its progress summary
-   rendered as JSON;
-5. journal: one summarized entry per product and day for the accrual and for late fees;
+   rendered as JSON; an account already in non-accrual accrues the same way into ``interest_suspended``
+   (rows flagged ``suspended``: owed, not income);
+5. journal: one summarized entry per product and day for the accrual (income), for the suspended accrual
+   (memo pair) and for late fees;
 6. outbox: delinquency changes, late-fee transactions, and one ``accrual_run.progressed`` event.
 
 Idempotent per account and day (``last_accrual_date`` guard and the unique (account, day) index), so a
@@ -117,8 +119,10 @@ SELECT u.product_id, i.assessed_on, sum(i.amount)
 # json_build_object on 100,000 rows; every value is a uuid, a number, an ISO date under ``datestyle = ISO``, a
 # boolean or one of the fixed bucket/status words, so nothing needs escaping). Amounts with the account's places.
 SUMMARY_SQL = """('{"loan_id":"' || a.loan_id || '","sequence":' || a.sequence
-    || ',"balances":{"principal":"' || round(a.principal, a.places) || '","interest":"' || round(a.interest, a.places)
-    || '","fees":"' || round(a.fees, a.places) || '","total":"' || round(a.principal + a.interest + a.fees, a.places)
+    || ',"balances":{"principal":"' || round(a.principal, a.places)
+    || '","interest":"' || round(a.interest + a.interest_suspended, a.places)
+    || '","fees":"' || round(a.fees, a.places)
+    || '","total":"' || round(a.principal + a.interest + a.interest_suspended + a.fees, a.places)
     || '"},"last_accrual_date":"' || a.last_accrual_date || '","accrued":"' || round(coalesce(agg.today, 0), a.places)
     || '","days_past_due":' || a.days_past_due || ',"delinquency_bucket":"' || a.bucket
     || '","accrual_since":"' || a.interest_since
@@ -141,29 +145,30 @@ WITH src AS (
       FROM ledger_account a
      WHERE {SCOPE}
 ), days AS (
-    SELECT src.id, src.interest_since, src.principal, src.interest_posted_since, src.flat, d::date AS day,
+    SELECT src.id, src.interest_since, src.principal, src.interest_posted_since, src.flat, src.non_accrual,
+           d::date AS day,
            CASE WHEN src.flat THEN ledger_flat_cumulative_interest(src.id, d::date, src.places, src.rounding_mode)
                 ELSE ledger_cumulative_interest(src.principal, src.annual_rate, src.day_count, src.interest_since,
                                                 d::date, src.places, src.rounding_mode) END AS cum
       FROM src, generate_series(src.last_accrual_date + 1, %(through)s::date, interval '1 day') AS d
-     WHERE NOT src.non_accrual
 ), rows AS (
-    SELECT id, day, cum, interest_since, principal,
+    SELECT id, day, cum, interest_since, principal, non_accrual,
            CASE WHEN flat AND principal = 0 THEN 0     -- a flat clock earns nothing while no principal is owed
                 ELSE cum - coalesce(lag(cum) OVER (PARTITION BY id ORDER BY day), interest_posted_since) END AS amount
       FROM days
 ), ins AS (
-    INSERT INTO ledger_accrual (account_id, accrual_date, amount, cumulative, since, balance, reversed)
-    SELECT id, day, amount, cum, interest_since, principal, false FROM rows ORDER BY id, day
+    INSERT INTO ledger_accrual (account_id, accrual_date, amount, cumulative, since, balance, suspended, reversed)
+    SELECT id, day, amount, cum, interest_since, principal, non_accrual, false FROM rows ORDER BY id, day
     ON CONFLICT (account_id, accrual_date) WHERE NOT reversed DO NOTHING
-    RETURNING account_id, accrual_date, amount, cumulative
+    RETURNING account_id, accrual_date, amount, cumulative, suspended
 ), agg AS (
     SELECT account_id, sum(amount) AS total, (array_agg(cumulative ORDER BY accrual_date DESC))[1] AS last_cum,
            sum(amount) FILTER (WHERE accrual_date = %(through)s) AS today
       FROM ins GROUP BY account_id
 ), upd AS (
     UPDATE ledger_account a
-       SET interest = a.interest + coalesce(agg.total, 0),
+       SET interest = a.interest + CASE WHEN src.non_accrual THEN 0 ELSE coalesce(agg.total, 0) END,
+           interest_suspended = a.interest_suspended + CASE WHEN src.non_accrual THEN coalesce(agg.total, 0) ELSE 0 END,
            interest_posted_since = coalesce(agg.last_cum, a.interest_posted_since),
            last_accrual_date = %(through)s, sequence = a.sequence + 1, updated_at = now(),
            days_past_due = src.dpd, bucket = {BUCKET_SQL.format(d="src.dpd")}
@@ -176,12 +181,12 @@ WITH src AS (
 ), delinquency AS (
     {outbox_events_sql("changed", DELINQUENCY_PAYLOAD)}
 ), journal AS (
-    SELECT src.product_id, ins.accrual_date, sum(ins.amount) AS total
-      FROM ins JOIN src ON src.id = ins.account_id GROUP BY src.product_id, ins.accrual_date
+    SELECT src.product_id, ins.accrual_date, ins.suspended, sum(ins.amount) AS total
+      FROM ins JOIN src ON src.id = ins.account_id GROUP BY src.product_id, ins.accrual_date, ins.suspended
 )
-SELECT product_id, accrual_date, total, NULL::text FROM journal
+SELECT product_id, accrual_date, suspended, total, NULL::text FROM journal
 UNION ALL
-SELECT NULL, NULL, NULL, string_agg(summary, ',') FROM upd
+SELECT NULL, NULL, NULL, NULL, string_agg(summary, ',') FROM upd
 """
 
 
@@ -253,10 +258,10 @@ def process_chunk(*, run_id, through: date, index: int, lo: int, hi: int) -> int
         cursor.execute(LATE_FEES_SQL, {**params, **_envelope_params(TransactionPosted, correlation)})
         fees = cursor.fetchall()
         cursor.execute(ACCRUAL_SQL, {**params, **_envelope_params(DelinquencyChanged, correlation)})
-        accrued, summaries = [], []
-        for product_id, day, amount, rendered in cursor.fetchall():
+        accrued, suspended, summaries = [], [], []
+        for product_id, day, in_suspense, amount, rendered in cursor.fetchall():
             if day is not None:
-                accrued.append((product_id, day, amount))
+                (suspended if in_suspense else accrued).append((product_id, day, amount))
             elif rendered:
                 summaries.append(rendered)
     if engine_ids:
@@ -264,6 +269,7 @@ def process_chunk(*, run_id, through: date, index: int, lo: int, hi: int) -> int
             summaries.append(json.dumps(events.account_summary(account, account.accrued), separators=(",", ":")))
     _post_summaries(tenant, "late_fee", sorted(fees), journal.fee_assessed)
     _post_summaries(tenant, "accrual", sorted(accrued), journal.accrual)
+    _post_summaries(tenant, "accrual_suspended", sorted(suspended), journal.suspended_accrual)
 
     # The run row is the one row every chunk of the run writes, and its lock is held until commit: take it
     # last, with everything costly done before — the progress event rendered (the accounts' summaries come
@@ -290,6 +296,7 @@ class _EngineRow(NamedTuple):
     places: int
     principal: Decimal
     interest: Decimal
+    interest_suspended: Decimal
     fees: Decimal
     last_accrual_date: date
     days_past_due: int
@@ -302,7 +309,8 @@ class _EngineRow(NamedTuple):
 
 
 ENGINE_ROWS_SQL = """
-SELECT a.id, a.loan_id, a.sequence, a.places, a.principal, a.interest, a.fees, a.last_accrual_date,
+SELECT a.id, a.loan_id, a.sequence, a.places, a.principal, a.interest, a.interest_suspended, a.fees,
+       a.last_accrual_date,
        a.days_past_due, a.bucket, a.interest_since, a.interest_posted_since, a.non_accrual, a.status,
        coalesce(r.total, 0)
   FROM ledger_account a

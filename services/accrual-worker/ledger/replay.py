@@ -23,18 +23,19 @@ ZERO = Decimal(0)
 
 
 def save_allocation(account, *, payment_id, amount: Decimal, currency: str, value_date: date,
-                    result: FinanceAllocation) -> Allocation:
+                    result: FinanceAllocation, interest_suspended: Decimal) -> Allocation:
     allocation = Allocation(payment_id=payment_id, account=account, amount=amount, currency=currency,
                             value_date=value_date, arrival=account.sequence, fees=result.fees,
-                            interest=result.interest, principal=result.principal, overpayment=result.overpayment,
+                            interest=result.interest, interest_suspended=interest_suspended,
+                            principal=result.principal, overpayment=result.overpayment,
                             trace=result.explain()["trace"], tenant_id=account.tenant_id)
     allocation.save()
     return allocation
 
 
-def payment_impact(row) -> journal.Impact:
-    return journal.payment(amount=row.amount if hasattr(row, "amount") else ZERO, fees=row.fees,
-                           interest=row.interest, principal=row.principal, overpayment=row.overpayment)
+def payment_impact(row: Allocation) -> journal.Impact:
+    return journal.payment(amount=row.amount, fees=row.fees, interest=row.interest, principal=row.principal,
+                           overpayment=row.overpayment, interest_suspended=row.interest_suspended)
 
 
 def post_payment(account, allocation: Allocation) -> None:
@@ -83,7 +84,8 @@ def _live_ops(account, *, skip_payment: str | None = None) -> tuple[list[_Op], l
 
 
 def _same_accrual(row: Accrual, new: engine.AccrualRow) -> bool:
-    return (row.amount, row.cumulative, row.since, row.balance) == (new.amount, new.cumulative, new.since, new.balance)
+    return (row.amount, row.cumulative, row.since, row.balance, row.suspended) == (
+        new.amount, new.cumulative, new.since, new.balance, new.suspended)
 
 
 def _reconcile(account, out: engine.Movements, *, skip_fee_payment: str | None = None) -> journal.Impact:
@@ -95,7 +97,8 @@ def _reconcile(account, out: engine.Movements, *, skip_fee_payment: str | None =
     fresh = [r for d, r in new.items() if d not in old or not _same_accrual(old[d], r)]
     Accrual.objects.filter(id__in=[r.id for r in stale]).update(reversed=True)
     Accrual.objects.bulk_create(accounts.accrual_rows(account, fresh))
-    impacts += [journal.accrual(-r.amount) for r in stale] + [journal.accrual(r.amount) for r in fresh]
+    impacts += [journal.negate(accounts.accrual_impact(r)) for r in stale]
+    impacts += [accounts.accrual_impact(r) for r in fresh]
 
     def fee_key(f):
         return (f.kind, f.installment_number, str(f.payment_id) if f.payment_id else None, f.assessed_on, f.amount)
@@ -109,14 +112,14 @@ def _reconcile(account, out: engine.Movements, *, skip_fee_payment: str | None =
     impacts += [journal.fee_assessed(f.amount) for k, f in new_fees.items() if k not in old_fees]
 
     def na_key(n):
-        return (n.kind, n.effective_date, n.interest_reversed)
+        return (n.kind, n.effective_date, n.interest)
 
     old_na = {na_key(n): n for n in NonAccrual.objects.filter(account=account, reversed=False)}
     new_na = {na_key(n): n for n in out.non_accrual}
     NonAccrual.objects.filter(id__in=[n.id for k, n in old_na.items() if k not in new_na]).update(reversed=True)
     NonAccrual.objects.bulk_create(accounts.non_accrual_rows(account, [n for k, n in new_na.items() if k not in old_na]))
-    impacts += [journal.non_accrual(-n.interest_reversed) for k, n in old_na.items() if k not in new_na]
-    impacts += [journal.non_accrual(n.interest_reversed) for k, n in new_na.items() if k not in old_na]
+    impacts += [journal.negate(accounts.non_accrual_impact(n)) for k, n in old_na.items() if k not in new_na]
+    impacts += [accounts.non_accrual_impact(n) for k, n in new_na.items() if k not in old_na]
     return journal.combine(impacts)
 
 
@@ -125,14 +128,17 @@ def _reallocate(account, allocations: list[Allocation], out: engine.Movements) -
     impacts = []
     for allocation in allocations:
         result = out.allocations[str(allocation.payment_id)]
-        if (allocation.fees, allocation.interest, allocation.principal, allocation.overpayment) == (
-                result.fees, result.interest, result.principal, result.overpayment):
+        suspended = out.interest_suspended_paid[str(allocation.payment_id)]
+        if (allocation.fees, allocation.interest, allocation.interest_suspended, allocation.principal,
+                allocation.overpayment) == (result.fees, result.interest, suspended, result.principal,
+                                            result.overpayment):
             continue
         impacts.append(journal.negate(payment_impact(allocation)))
         allocation.fees, allocation.interest = result.fees, result.interest
+        allocation.interest_suspended = suspended
         allocation.principal, allocation.overpayment = result.principal, result.overpayment
         allocation.trace = result.explain()["trace"]
-        allocation.save(update_fields=["fees", "interest", "principal", "overpayment", "trace"])
+        allocation.save(update_fields=["fees", "interest", "interest_suspended", "principal", "overpayment", "trace"])
         impacts.append(payment_impact(allocation))
     return journal.combine(impacts)
 
@@ -141,7 +147,9 @@ def _finish(account, state: engine.State, out: engine.Movements, before_bucket: 
             effective: date, cause: str) -> None:
     journal.post(kind="reprocess", effective_date=effective, impact=adjustment, account=account,
                  memo={"cause": cause})
-    interest_delta = -adjustment.get(journal.II, ZERO)
+    # interest charged to the borrower: income plus the memo contra (a move between the two, non-accrual or
+    # a payment of suspended interest, changes neither what is charged nor this sum)
+    interest_delta = -adjustment.get(journal.II, ZERO) - adjustment.get(journal.SIC, ZERO)
     if interest_delta:
         events.emit_transaction(account, kind="accrual" if interest_delta > 0 else "accrual_reversal",
                                 effective_date=effective, amount=interest_delta,
@@ -164,7 +172,8 @@ def rebuild_with_payment(account, *, payment_id, amount: Decimal, value_date: da
     adjustment = journal.combine([_reconcile(account, out), _reallocate(account, allocations, out)])
     accounts.store(account, state)
     allocation = save_allocation(account, payment_id=payment_id, amount=amount, currency=account.currency,
-                                 value_date=value_date, result=out.allocations[str(payment_id)])
+                                 value_date=value_date, result=out.allocations[str(payment_id)],
+                                 interest_suspended=out.interest_suspended_paid[str(payment_id)])
     allocation.arrival = arrival
     allocation.save(update_fields=["arrival"])
     post_payment(account, allocation)

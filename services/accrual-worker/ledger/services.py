@@ -128,7 +128,8 @@ def payment_allocate(*, payment_id: str, loan_id: str, amount: str, currency: st
     accounts.store(account, state)
     accounts.persist_movements(account, out)
     allocation = replay.save_allocation(account, payment_id=payment_id, amount=paid, currency=currency,
-                                        value_date=value_date, result=result)
+                                        value_date=value_date, result=result,
+                                        interest_suspended=out.interest_suspended_paid[str(payment_id)])
     replay.post_payment(account, allocation)
     emit_allocated(account, allocation)
     accounts.emit_delinquency_changes(account, out)
@@ -180,13 +181,17 @@ def account_write_off(*, loan_id, as_of: date | str) -> Account:
     if account.status != engine.CHARGED_OFF:
         return account
     principal, interest, fees = account.principal, account.interest, account.fees
+    suspended = account.interest_suspended
     journal.post(kind="write_off", effective_date=as_of, account=account, reference=str(loan_id),
-                 impact=journal.write_off(principal=principal, interest=interest, fees=fees))
+                 impact=journal.write_off(principal=principal, interest=interest, fees=fees,
+                                          interest_suspended=suspended))
     state = accounts.state_of(account)
-    state.principal = state.interest = state.fees = Decimal(0)
+    state.principal = state.interest = state.interest_suspended = state.fees = Decimal(0)
     state.status = engine.WRITTEN_OFF
     accounts.store(account, state)
-    events.emit_transaction(account, kind="write_off", effective_date=as_of, amount=principal + interest + fees,
-                            breakdown={"principal": principal, "interest": interest, "fees": fees})
+    # the borrower's view: all interest owed is written off, suspended (never income) included
+    events.emit_transaction(account, kind="write_off", effective_date=as_of,
+                            amount=principal + interest + suspended + fees,
+                            breakdown={"principal": principal, "interest": interest + suspended, "fees": fees})
     events.emit_balance_changed(account, "write_off")
     return account

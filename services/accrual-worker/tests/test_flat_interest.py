@@ -64,18 +64,19 @@ def test_an_early_principal_payment_does_not_reduce_the_flat_interest_of_later_p
     assert (a.interest_since, a.interest_posted_since) == (date(2024, 1, 15), Decimal("200.00"))
 
 
-def test_a_flat_loan_in_non_accrual_resumes_on_its_schedule_clock_when_cured():
+def test_a_flat_loan_in_non_accrual_keeps_its_schedule_clock_and_resumes_income_when_cured():
     e = disbursed_event(interest_method="flat", day_count="30/360", non_accrual_after_days=30)
     atomic(services.account_open, event=e)
     atomic(services.account_accrue, loan_id=e.loan_id, through="2024-04-30")
     a = account(e.loan_id)
-    assert a.non_accrual and a.interest == 0
-    # when: the arrears are paid on 2024-04-30 (installments 1-2 and the accrual reversed at non-accrual)
+    # the schedule's clock kept running in suspense: periods 1-3 (300.00) and half of period 4 (50.00)
+    assert a.non_accrual and (a.interest, a.interest_suspended) == (0, Decimal("350.00"))
+    # when: the arrears are paid on 2024-04-30 (installments 1-3: their interest comes out of suspense)
     owed = sum(Decimal(i["total"]) for i in e.schedule["installments"][:3])
     atomic(services.payment_allocate, payment_id=str(uuid.uuid4()), loan_id=e.loan_id, amount=str(owed),
            currency="USD", value_date="2024-04-30")
     a = account(e.loan_id)
-    assert not a.non_accrual
+    assert not a.non_accrual and a.interest_suspended == 0
     clock = FlatInterest.from_schedule(e.schedule, disbursement_date=date(2024, 1, 15), places=2, mode="half_even")
     assert a.interest_posted_since == clock.cumulative(date(2024, 4, 30))
     # then the next day accrues one day of period 4 (Apr 15 → May 15, 30 days): 100 × 16/30 − 100 × 15/30

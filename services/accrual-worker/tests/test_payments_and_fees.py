@@ -115,16 +115,6 @@ def test_a_missed_installment_gets_one_late_fee_after_the_grace_days_and_days_pa
     assert (a.days_past_due, a.bucket, a.fees) == (0, "current", 0)
 
 
-def test_non_accrual_reverses_uncollected_interest_and_stops_accruing():
-    e = disbursed_event(non_accrual_after_days=30)
-    atomic(services.account_open, event=e)
-    atomic(services.account_accrue, loan_id=e.loan_id, through="2024-04-30")
-    a = account(e.loan_id)
-    assert a.non_accrual and a.interest == 0
-    assert not Accrual.objects.filter(account=a, accrual_date__gt=date(2024, 3, 16)).exists()
-    assert gl_balances(e.loan_id).get("interest_receivable", 0) == 0
-
-
 def test_a_payment_for_an_account_not_open_yet_is_a_retryable_error():
     with pytest.raises(AccountNotOpen):
         pay(str(uuid.uuid4()), "10.00", "2024-02-15")

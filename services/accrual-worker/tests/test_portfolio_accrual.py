@@ -76,7 +76,8 @@ def clone_tenant(source, target):
                        "cumulative_total) SELECT m.new_id, number, period_start, due_date, interest, total, "
                        "cumulative_total FROM ledger_installment i JOIN clone_map m ON m.old_id = i.account_id")
         cursor.execute("INSERT INTO ledger_accrual (account_id, accrual_date, amount, cumulative, since, balance, "
-                       "reversed) SELECT m.new_id, accrual_date, amount, cumulative, since, balance, reversed "
+                       "suspended, reversed) SELECT m.new_id, accrual_date, amount, cumulative, since, balance, "
+                       "suspended, reversed "
                        "FROM ledger_accrual r JOIN clone_map m ON m.old_id = r.account_id")
         cursor.execute("INSERT INTO ledger_fee (account_id, kind, installment_number, payment_id, assessed_on, "
                        "amount, reversed) SELECT m.new_id, kind, installment_number, payment_id, assessed_on, amount, "
@@ -89,13 +90,13 @@ def clone_tenant(source, target):
 
 def snapshot(account_ids):
     """Per account: its state, live accrual rows and fees (three queries for all accounts)."""
-    fields = ("principal", "interest", "fees", "interest_since", "interest_posted_since", "last_accrual_date",
+    fields = ("principal", "interest", "interest_suspended", "fees", "interest_since", "interest_posted_since", "last_accrual_date",
               "status", "non_accrual", "days_past_due", "bucket", "sequence")
     out = {i: [None, [], []] for i in account_ids}
     for row in Account.all_tenants.filter(id__in=account_ids).values_list("id", *fields):
         out[row[0]][0] = row[1:]
     for row in (Accrual.objects.filter(account_id__in=account_ids, reversed=False).order_by("accrual_date")
-                .values_list("account_id", "accrual_date", "amount", "cumulative", "since", "balance")):
+                .values_list("account_id", "accrual_date", "amount", "cumulative", "since", "balance", "suspended")):
         out[row[0]][1].append(row[1:])
     for row in (Fee.objects.filter(account_id__in=account_ids, reversed=False).order_by("kind", "installment_number")
                 .values_list("account_id", "kind", "installment_number", "assessed_on", "amount")):
@@ -139,6 +140,18 @@ def test_portfolio_and_per_loan_accrual_post_identical_rows_for_a_thousand_mixed
     before = snapshot([b for _, b in pairs])
     run_portfolio("bulk", through)
     assert snapshot([b for _, b in pairs]) == before
+    # and a month later, accounts already in non-accrual accrue in the set-based statement, into suspense,
+    # exactly as the engine does
+    later = date(2024, 5, 20)
+    with tenant_context("perloan"):
+        for loan_id in per_loan:
+            with transaction.atomic():
+                services.account_accrue(loan_id=loan_id, through=later)
+    run_portfolio("bulk", later)
+    assert snapshot([a for a, _ in pairs]) == snapshot([b for _, b in pairs])
+    with tenant_context("bulk"):
+        assert Accrual.objects.filter(account__tenant_id="bulk", suspended=True, accrual_date=later).count() > 20
+        assert JournalEntry.objects.filter(kind="accrual_suspended", account__isnull=True).exists()
 
 
 def test_sql_cumulative_interest_equals_common_finance_accrue_including_exact_halves():

@@ -258,7 +258,10 @@ class TransactionPosted(LedgerPayload):
     """One ledger movement for the loan's transaction list (accrual, allocation, fee, reversal...)."""
 
     transaction_id: str
-    kind: str                        # disbursement | origination_fee | accrual | payment | late_fee | nsf_fee | reversal | non_accrual | charge_off | write_off
+    # disbursement | origination_fee | accrual | accrual_reversal | accrual_suspended (non-accrual: owed, not
+    # income) | payment | late_fee | nsf_fee | reversal | non_accrual | non_accrual_cure (breakdown
+    # ``interest_suspended``: moved into or out of suspense) | charge_off | write_off
+    kind: str
     effective_date: str
     amount: DecimalString
     breakdown: dict[str, DecimalString] = {}
