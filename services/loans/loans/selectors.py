@@ -4,7 +4,6 @@ and narrowed to what the principal may see (guardian grants; admins and services
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from types import SimpleNamespace
 from uuid import UUID
 
@@ -117,14 +116,15 @@ async def loan_payoff_quote(*, loan: Loan, as_of: date) -> dict:
     product = loan.product
     places, mode = product.rounding_places, product.rounding_mode
     flat = None
-    if product.interest_method == FLAT and not loan.non_accrual:
+    if product.interest_method == FLAT:
         rows = [{"number": r.number, "due_date": r.due_date, "interest": r.interest}
                 async for r in schedule_rows(loan=loan)]
         flat = FlatInterest.from_schedule({"installments": rows}, disbursement_date=loan.disbursement_date,
                                           places=places, mode=mode)
-    interest_clock = Decimal(0) if loan.non_accrual else loan.annual_rate.normalize()
+    # a loan in non-accrual keeps accruing what it owes (the ledger holds it as suspended interest, not
+    # income, and reports it in the interest balance): the same clock applies
     quote = payoff_quote(as_of=as_of, principal=loan.balance_principal, interest_accrued=loan.balance_interest,
-                         fees=loan.balance_fees, annual_rate=interest_clock, day_count=product.day_count,
-                         since=since, interest_posted_since=Decimal(0) if loan.non_accrual else loan.interest_accrued_since,
+                         fees=loan.balance_fees, annual_rate=loan.annual_rate.normalize(), day_count=product.day_count,
+                         since=since, interest_posted_since=loan.interest_accrued_since,
                          places=places, mode=mode, flat=flat)
     return quote.to_dict()

@@ -157,6 +157,21 @@ async def test_payoff_quote_follows_the_projection(asgi_client, admin, tenant, b
     assert too_early.status_code == 422
 
 
+async def test_the_payoff_quote_of_a_loan_in_non_accrual_still_accrues_what_is_owed(asgi_client, admin, tenant,
+                                                                                   borrower_id):
+    # given a loan the ledger reports in non-accrual on 2024-04-30 with 350.00 of interest owed (suspended,
+    # not income), its clock running since disbursement
+    async with asgi_client as client:
+        _, loan = await active_loan(client, admin, borrower_id=borrower_id)
+        await sync_to_async(deliver)(tenant, BALANCE, changed(
+            loan["id"], 5, "10000.00", "350.00", dpd=75, non_accrual=True, last_accrual_date="2024-04-30",
+            accrual_since="2024-01-15", interest_accrued_since="350.00"))
+        quote = (await client.get(f"{API}/loans/{loan['id']}/payoff-quote?as_of=2024-05-15", headers=admin)).json()
+    # then the half month to 2024-05-15 is owed too: non-accrual does not forgive interest
+    assert quote == {"as_of": "2024-05-15", "principal": "10000.00", "interest": "400.00", "fees": "0.00",
+                     "total": "10400.00"}
+
+
 async def test_accrual_run_progress_moves_forward_and_updates_balances(asgi_client, admin, tenant, borrower_id):
     # given a run and an active loan
     async with asgi_client as client:
