@@ -376,7 +376,7 @@ def verify(stack, api: Api, tenant: str, accepted: list[tuple[str, Decimal]], lo
     report.unbalanced_entries = sql(stack, "ledger", "SELECT count(*) FROM (SELECT e.id FROM ledger_journal_entry e "
                                     "JOIN ledger_journal_line l ON l.entry_id = e.id WHERE e.tenant_id = %s "
                                     "GROUP BY e.id HAVING sum(l.debit) <> sum(l.credit)) x", (tenant,))[0][0]
-    accounts = {str(r[0]): r[1:] for r in sql(stack, "ledger", "SELECT loan_id, principal, interest, fees "
+    accounts = {str(r[0]): r[1:] for r in sql(stack, "ledger", "SELECT loan_id, principal, interest + interest_suspended, fees "
                                                "FROM ledger_account WHERE tenant_id = %s", (tenant,))}
 
     def compare(loan: dict) -> str | None:

@@ -152,7 +152,8 @@ def test_the_ledger_is_balanced_and_agrees_with_the_loans_projection(stack, ledg
     assert debits == credits and debits > 0
     # and the loans service's projection of this loan equals its ledger account
     principal, interest, fees = ledger_db.execute(
-        "SELECT principal, interest, fees FROM ledger_account WHERE loan_id = %s", (loan["id"],)).fetchone()
+        "SELECT principal, interest + interest_suspended, fees FROM ledger_account WHERE loan_id = %s",
+        (loan["id"],)).fetchone()
     projected = wait_for(lambda: c.get(f"{stack.url('loans')}/api/v1/loans/{loan['id']}").json()["balances"],
                          lambda b: Decimal(b["principal"]) == principal, timeout=30)
     assert (Decimal(projected["principal"]), Decimal(projected["interest"]), Decimal(projected["fees"])) == \

@@ -75,7 +75,7 @@ def test_200_concurrent_payments_on_one_loan_are_each_allocated_once_and_balance
     api_principal = sum((Decimal(p["allocation"]["principal"]) for p in payments), Decimal(0))
     assert rows[3] == api_principal
     # and the account's principal is the disbursed principal less exactly what was allocated to it
-    account = ledger_db.execute("SELECT principal, interest, fees, opening_principal FROM ledger_account "
+    account = ledger_db.execute("SELECT principal, interest + interest_suspended, fees, opening_principal FROM ledger_account "
                                 "WHERE loan_id = %s", (uuid.UUID(loan["id"]),)).fetchone()
     assert account[0] == account[3] - rows[3]
     # and every journal entry of the account balances

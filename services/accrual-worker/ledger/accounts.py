@@ -108,7 +108,10 @@ def accrual_impact(row) -> journal.Impact:
 
 
 def non_accrual_impact(row) -> journal.Impact:
-    """Entry moves the interest out of income into suspense; a cure moves it back."""
+    """Entry moves the interest out of income into suspense; a cure moves it back. A row of the earlier rule
+    (``legacy``) is what it posted: an entry reversed the interest and forgave it, a cure posted nothing."""
+    if getattr(row, "legacy", False):
+        return journal.legacy_non_accrual(row.interest) if row.kind == "start" else {}
     return journal.non_accrual(row.interest if row.kind == "start" else -row.interest)
 
 

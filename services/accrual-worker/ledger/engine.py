@@ -257,8 +257,9 @@ def pay(state: State, rules: Rules, *, payment_id: str, amount: Decimal, value_d
     if state.status == OPEN and state.total == 0:
         state.status = PAID_OFF
     _set_delinquency(state, rules, value_date, out)
-    if state.non_accrual and state.days_past_due == 0 and state.status == OPEN:
-        # cured: accrual (income) resumes on the same clock; what is still suspended is recognised again
+    if state.non_accrual and state.days_past_due == 0 and state.status in (OPEN, PAID_OFF):
+        # cured (or paid off: nothing is suspended then): accrual (income) resumes on the same clock; what is
+        # still suspended is recognised again
         out.non_accrual.append(NonAccrualRow("cure", value_date, state.interest_suspended))
         state.interest += state.interest_suspended
         state.interest_suspended, state.non_accrual = ZERO, False

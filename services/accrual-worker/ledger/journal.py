@@ -49,6 +49,11 @@ def non_accrual(interest: Decimal) -> Impact:
     return {II: interest, IR: -interest, SI: interest, SIC: -interest}
 
 
+def legacy_non_accrual(interest: Decimal) -> Impact:
+    """How the earlier version posted an entry into non-accrual: the interest reversed and forgiven."""
+    return {II: interest, IR: -interest}
+
+
 def payment(*, amount: Decimal, fees: Decimal, interest: Decimal, principal: Decimal, overpayment: Decimal,
             interest_suspended: Decimal = Decimal(0)) -> Impact:
     """``interest_suspended`` (part of ``interest``) paid suspended interest: income when received."""

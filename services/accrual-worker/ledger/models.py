@@ -183,6 +183,9 @@ class NonAccrual(models.Model):
     kind = models.CharField(max_length=8)           # start | cure
     effective_date = models.DateField()
     interest = models.DecimalField(**MONEY, default=0)
+    # written by the earlier rule, which forgave the interest: the entry was posted to income and receivable
+    # only (no memo pair) and nothing was suspended; a replay reverses it as it was posted (migration 0006)
+    legacy = models.BooleanField(default=False, db_default=False)
     reversed = models.BooleanField(default=False)
 
     class Meta:

@@ -114,7 +114,11 @@ def _reconcile(account, out: engine.Movements, *, skip_fee_payment: str | None =
     def na_key(n):
         return (n.kind, n.effective_date, n.interest)
 
-    old_na = {na_key(n): n for n in NonAccrual.objects.filter(account=account, reversed=False)}
+    live_na = list(NonAccrual.objects.filter(account=account, reversed=False))
+    # a row of the earlier rule never matches a new one (it was posted differently): it is reversed as it was
+    # posted and the new row posted in full, so the memo pair always equals the suspended interest
+    old_na = {na_key(n): n for n in live_na if not n.legacy}
+    old_na.update({("legacy", n.id): n for n in live_na if n.legacy})
     new_na = {na_key(n): n for n in out.non_accrual}
     NonAccrual.objects.filter(id__in=[n.id for k, n in old_na.items() if k not in new_na]).update(reversed=True)
     NonAccrual.objects.bulk_create(accounts.non_accrual_rows(account, [n for k, n in new_na.items() if k not in old_na]))
@@ -158,6 +162,19 @@ def _finish(account, state: engine.State, out: engine.Movements, before_bucket: 
         events.emit_delinquency(account, as_of=account.last_accrual_date, previous_bucket=before_bucket,
                                 bucket=account.bucket, dpd=account.days_past_due)
     events.emit_balance_changed(account, cause)
+
+
+def restate(account, *, cause: str) -> journal.Impact:
+    """Rebuild the account under the current rules with nothing new (an upgrade's correction, e.g. history of
+    the earlier non-accrual rule): the difference is one ``reprocess`` entry and the balances are reported.
+    Returns the difference (empty when the account already was what the rules give)."""
+    before_bucket = account.bucket
+    ops, allocations = _live_ops(account)
+    state, out = _replay(account, ops, account.last_accrual_date)
+    adjustment = journal.combine([_reconcile(account, out), _reallocate(account, allocations, out)])
+    accounts.store(account, state)
+    _finish(account, state, out, before_bucket, adjustment, account.last_accrual_date, cause)
+    return {gl: amount for gl, amount in adjustment.items() if amount}
 
 
 def rebuild_with_payment(account, *, payment_id, amount: Decimal, value_date: date) -> Allocation:

@@ -6,14 +6,17 @@ The loan of every test: 10,000.00 at 12%, 30/360, 12 monthly installments of 888
 """
 
 import importlib
+import io
+import json
 import uuid
 from datetime import date
 from decimal import Decimal
 
 import pytest
 from common.tenancy import tenant_context
+from django.core.management import call_command
 from django.db import connection, transaction
-from ledger import accounts, events, services
+from ledger import accounts, engine, events, journal, services
 from ledger.models import Account, Accrual, Allocation, JournalLine, NonAccrual
 from tests.factories import disbursed_event
 
@@ -175,14 +178,15 @@ def test_a_back_dated_payment_in_non_accrual_ends_where_the_on_time_path_ends(am
     assert account(late).non_accrual is (amount == "500.00")
 
 
-def test_returning_the_payment_that_cured_the_loan_puts_it_back_in_non_accrual():
-    # given a loan cured by a payment on 2024-04-30, and a twin that never received it
+@pytest.mark.parametrize("amount", ["500.00", "3000.00"])   # paid suspended interest / cured the loan
+def test_returning_a_payment_in_non_accrual_restores_the_suspended_interest_and_the_non_accrual(amount):
+    # given a loan that received a payment on 2024-04-30 in non-accrual, and a twin that never received it
     loan, twin = opened(non_accrual_after_days=30), opened(non_accrual_after_days=30)
     accrue(loan, "2024-04-30")
     payment_id = str(uuid.uuid4())
-    pay(loan, "3000.00", "2024-04-30", payment_id)
+    assert pay(loan, amount, "2024-04-30", payment_id).interest_suspended == Decimal("350.00")
     accrue(loan, "2024-05-10")
-    assert not account(loan).non_accrual
+    assert account(loan).non_accrual is (amount == "500.00")
     accrue(twin, "2024-05-10")
     # when the payment is returned
     atomic(services.payment_reverse, payment_id=payment_id, reason="NSF")
@@ -204,31 +208,108 @@ def test_a_write_off_closes_the_suspended_interest_without_touching_income():
     assert ledger.get("interest_income", 0) == 0     # never recognised, so nothing to reverse
 
 
-def test_the_migration_keeps_owed_what_the_earlier_version_forgave_at_non_accrual():
-    # given a loan the earlier version put in non-accrual on 2024-03-16 and carried to 2024-04-30: interest
-    # reversed, nothing suspended, nothing accrued after entry, the clock left where it stopped
-    loan, twin = opened(non_accrual_after_days=30), opened(non_accrual_after_days=30)
-    accrue(loan, ENTRY.isoformat())
-    a = account(loan)
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE ledger_journal_line DISABLE TRIGGER ledger_journal_line_immutable")
-        try:
-            cursor.execute("DELETE FROM ledger_journal_line WHERE gl_account LIKE 'suspended_interest%%' AND entry_id IN "
-                           "(SELECT id FROM ledger_journal_entry WHERE account_id = %s)", [a.id])
-        finally:
-            cursor.execute("ALTER TABLE ledger_journal_line ENABLE TRIGGER ledger_journal_line_immutable")
-        cursor.execute("UPDATE ledger_account SET interest_suspended = 0, last_accrual_date = '2024-04-30' "
-                       "WHERE id = %s", [a.id])
-        # when the migration's backfill runs
-        cursor.execute(importlib.import_module("ledger.migrations.0006_non_accrual_interest_in_suspense").BACKFILL)
+def _earlier_rule_advance(state, rules, to, out):
+    """``engine.advance`` as the version before migration 0006 had it: entering non-accrual forgave the accrued
+    interest and nothing accrued until a cure."""
+    start = state.last_accrual_date
+    if to <= start:
+        return
+    if state.status == engine.OPEN:
+        if not state.non_accrual:
+            stop = engine.non_accrual_date(state, rules)
+            if stop is not None and stop <= to:
+                stop = max(stop, start)
+                engine._accrue_through(state, rules, stop, out)
+                out.non_accrual.append(engine.NonAccrualRow("start", stop, state.interest))
+                state.interest, state.non_accrual = Decimal(0), True
+            else:
+                engine._accrue_through(state, rules, to, out)
+        engine._assess_late_fees(state, rules, start, to, out)
+    state.last_accrual_date = to
+    engine._set_delinquency(state, rules, to, out)
+
+
+def snapshot(loan_id):
+    a = account(loan_id)
+    with tenant_context(T):
+        allocations = list(Allocation.objects.filter(account=a, reversed=False).order_by("value_date", "arrival")
+                           .values_list("amount", "fees", "interest", "interest_suspended", "principal", "overpayment"))
+    return ((a.principal, a.interest, a.interest_suspended, a.fees, a.non_accrual, a.interest_since,
+             a.interest_posted_since, a.last_accrual_date, a.paid_toward_schedule, a.days_past_due, a.bucket),
+            accrual_rows(loan_id), allocations, gl(loan_id))
+
+
+def test_history_of_the_earlier_rule_is_restated_by_the_command_or_by_any_replay(monkeypatch):
+    # given two loans the earlier version carried into non-accrual on 2024-03-16, forgiving 203.33, then took
+    # a payment of 500.00 on 2024-04-30 (all of it to principal, the clock restarted) and accrued to 2024-05-10
+    restated, replayed, twin = (opened(non_accrual_after_days=30) for _ in range(3))
+    with monkeypatch.context() as earlier:
+        earlier.setattr(engine, "advance", _earlier_rule_advance)
+        earlier.setattr(accounts, "non_accrual_impact", lambda row: journal.legacy_non_accrual(row.interest))
+        for loan in (restated, replayed):
+            accrue(loan, "2024-04-30")
+            assert pay(loan, "500.00", "2024-04-30").principal == Decimal("500.00")
+            accrue(loan, "2024-05-10")
+    with connection.cursor() as cursor:      # what migration 0006 does to such rows
+        cursor.execute(importlib.import_module("ledger.migrations.0006_non_accrual_interest_in_suspense").MARK_LEGACY)
     accounts._RULES_CACHE.clear()
-    assert account(loan).interest_suspended == Decimal("203.33")
+    # and the same loan under the current rule
+    accrue(twin, "2024-04-30")
+    pay(twin, "500.00", "2024-04-30")
+    accrue(twin, "2024-05-10")
+    assert owed(restated)["interest"] == "0.00" != owed(twin)["interest"]
+    # when the operator runs the command: a dry run changes nothing, --apply restates
+    untouched = snapshot(restated)
+    out = io.StringIO()
+    call_command("restate_non_accrual", stdout=out, stderr=io.StringIO())
+    assert snapshot(restated) == untouched
+    reports = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert {r["loan_id"] for r in reports} == {restated, replayed} and {r["action"] for r in reports} == {"dry run"}
+    call_command("restate_non_accrual", "--apply", stdout=io.StringIO(), stderr=io.StringIO())
+    # then the restated loan is exactly the loan the current rule gives, journal included: the interest the
+    # earlier rule forgave is owed again, the 500.00 paid it first
+    assert snapshot(restated) == snapshot(twin)
+    assert_cache_equals_lines(restated)
+    # and a replay (a back-dated payment) restates a loan nobody restated the same way, its journal in line
+    for loan in (restated, replayed, twin):
+        pay(loan, "100.00", "2024-05-05")
+    assert snapshot(replayed) == snapshot(twin) == snapshot(restated)
+    assert_cache_equals_lines(replayed)
+
+
+def test_a_loan_cured_then_past_due_again_re_enters_non_accrual_with_what_accrued_since_the_cure():
+    loan, twin = opened(non_accrual_after_days=30), opened(non_accrual_after_days=3650)
+    for loan_id in (loan, twin):
+        accrue(loan_id, "2024-04-30")
+        pay(loan_id, "3000.00", "2024-04-30")        # cures: three installments due, 3,000.00 toward them
+        accrue(loan_id, "2024-06-30")                # installment 4 (2024-05-15) unpaid: 30 days on 2024-06-14
+    a = account(loan)
+    with tenant_context(T):
+        rows = list(NonAccrual.objects.filter(account=a).order_by("effective_date", "id")
+                    .values_list("kind", "effective_date"))
+    assert rows == [("start", ENTRY), ("cure", date(2024, 4, 30)), ("start", date(2024, 6, 14))]
+    assert a.non_accrual and a.interest == 0 and a.interest_suspended == account(twin).interest > 0
+    assert owed(loan) == owed(twin)
     assert_cache_equals_lines(loan)
-    # then the next day catches the days since entry up into suspense: the loan owes what the new version
-    # would have had it run all along
-    accrue(loan, "2024-05-01")
-    accrue(twin, "2024-05-01")
-    assert owed(loan) == owed(twin) == {"principal": "10000.00", "interest": "353.33", "fees": "0.00",
-                                        "total": "10353.33"}
-    assert gl(loan) == gl(twin)
+
+
+def test_a_charged_off_loan_in_non_accrual_keeps_its_suspended_interest_until_written_off():
+    loan = opened(non_accrual_after_days=30)
+    accrue(loan, "2024-04-30")
+    atomic(services.account_charge_off, loan_id=loan, as_of="2024-04-30")
+    recovery = pay(loan, "1000.00", "2024-05-10")       # a recovery waits in borrower suspense
+    a = account(loan)
+    assert (recovery.overpayment, a.status, a.interest_suspended) == (Decimal("1000.00"), "charged_off",
+                                                                       Decimal("350.00"))
     assert_cache_equals_lines(loan)
+    assert gl(loan).get("interest_income", 0) == 0
+
+
+def test_paying_off_a_loan_in_non_accrual_ends_its_non_accrual():
+    loan = opened(non_accrual_after_days=30, principal="1000.00")
+    accrue(loan, "2024-04-30")
+    assert account(loan).non_accrual
+    pay(loan, owed(loan)["total"], "2024-04-30")
+    a = account(loan)
+    assert (a.status, a.non_accrual, a.interest_suspended) == ("paid_off", False, 0)
+    assert gl(loan).get("interest_income") == Decimal("-35.00")     # all of it income, received in cash

@@ -15,7 +15,7 @@ from common.finance._util import fmt_money
 from common.tenancy import tenant_context
 from django.db import connection, transaction
 from ledger import events, portfolio, services
-from ledger.models import Account, Accrual, AccrualRun, Fee, JournalEntry
+from ledger.models import Account, Accrual, AccrualRun, Fee, JournalEntry, JournalLine
 from tests.factories import bulk_open, disbursed_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -120,6 +120,7 @@ def test_portfolio_and_per_loan_accrual_post_identical_rows_for_a_thousand_mixed
     # declining-balance and flat interest)
     per_loan = seed("perloan", mixed_events(1000))
     pairs = clone_tenant("perloan", "bulk")
+    journal_from = JournalEntry.all_tenants.order_by("-id").values_list("id", flat=True).first() or 0
     through = date(2024, 4, 20)
     # when: one tenant accrues loan by loan, the other as a portfolio run (catching up weeks of days)
     with tenant_context("perloan"):
@@ -152,6 +153,18 @@ def test_portfolio_and_per_loan_accrual_post_identical_rows_for_a_thousand_mixed
     with tenant_context("bulk"):
         assert Accrual.objects.filter(account__tenant_id="bulk", suspended=True, accrual_date=later).count() > 20
         assert JournalEntry.objects.filter(kind="accrual_suspended", account__isnull=True).exists()
+    # and the journal (summarized per product and day on one side, per account on the other) moved every general-
+    # ledger account, income and the memo pair alike, by the same amounts
+
+    def moved(tenant):
+        out = {}
+        for gl_account, debit, credit in JournalLine.objects.filter(
+                entry__tenant_id=tenant, entry__id__gt=journal_from).values_list("gl_account", "debit", "credit"):
+            out[gl_account] = out.get(gl_account, Decimal(0)) + debit - credit
+        return {k: v for k, v in out.items() if v}
+
+    assert moved("bulk") == moved("perloan")
+    assert moved("bulk")["suspended_interest"] > 0
 
 
 def test_sql_cumulative_interest_equals_common_finance_accrue_including_exact_halves():
@@ -252,3 +265,20 @@ def test_progress_events_carry_each_account_as_the_per_loan_path_renders_it():
     assert progressed[-1]["payload"]["status"] == "completed"
     assert progressed[-1]["payload"]["accounts_done"] == progressed[-1]["payload"]["accounts_total"] == 300
     assert run.accounts_done == 300
+    # and a month later the statement itself renders the accounts already in non-accrual, their suspended
+    # interest in the interest balance, exactly as ledger.events does
+    later = date(2024, 5, 20)
+    before = set(OutboxMessage.objects.values_list("id", flat=True))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(portfolio, "CHUNK_SIZE", 100)
+        run_portfolio("events", later)
+    summaries = [a for m in OutboxMessage.objects.exclude(id__in=before).filter(name=AccrualRunProgressed.EVENT_TYPE)
+                 for a in m.body["payload"]["accounts"]]
+    today = dict(Accrual.objects.filter(accrual_date=later, reversed=False).values_list("account__loan_id", "amount"))
+    with tenant_context("events"):
+        accounts = {str(a.loan_id): a for a in Account.objects.all()}
+    suspended = [s for s in summaries if accounts[s["loan_id"]].interest_suspended > 0]
+    assert len(summaries) == 300 and len(suspended) > 10
+    for summary in summaries:
+        account = accounts[summary["loan_id"]]
+        assert summary == events.account_summary(account, today.get(account.loan_id, Decimal(0))), summary

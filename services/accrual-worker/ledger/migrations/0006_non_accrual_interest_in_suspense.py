@@ -11,41 +11,16 @@ cured: the borrower then owed neither, and every payment went to principal. Now:
 - ``ledger_non_accrual.interest`` (was ``interest_reversed``): at entry the interest moved out of income into
   suspense, at a cure what is moved back.
 
-Backfill, accounts in non-accrual now: the interest reversed at their last entry becomes suspended interest
-again, with its memo entry (kind ``non_accrual_backfill``). Their accrual clock was left where it stopped,
-so the first accrual after the upgrade catches the days since up, into suspended interest, on both paths.
-Payments such accounts received in non-accrual under the earlier version went to principal; they are not
-re-allocated here (that is the replay path's work, not a migration's). Run it with the ledger worker stopped
-(docs/deploy.md).
+Existing non-accrual rows are marked ``legacy``: they were posted by the earlier rule (income and
+receivable only, nothing suspended), and a replay reverses them as they were posted. Nothing is re-posted
+here: correcting the history is ``manage.py restate_non_accrual`` (a dry run first, then ``--apply``), which
+rebuilds each open account with such history under the current rule and reports its balances; see
+docs/deploy.md. Run this with the ledger worker stopped.
 """
 
 from django.db import migrations, models
 
-BACKFILL = r"""
-WITH last_entry AS (
-    SELECT DISTINCT ON (n.account_id) n.account_id, n.interest, n.effective_date
-      FROM ledger_non_accrual n JOIN ledger_account a ON a.id = n.account_id
-     WHERE a.non_accrual AND a.status = 'open' AND n.kind = 'start' AND NOT n.reversed
-     ORDER BY n.account_id, n.effective_date DESC, n.id DESC
-), updated AS (
-    UPDATE ledger_account a SET interest_suspended = e.interest
-      FROM last_entry e
-     WHERE a.id = e.account_id AND e.interest > 0
-    RETURNING a.id, a.tenant_id, a.product_id, e.interest, e.effective_date
-), entries AS (
-    INSERT INTO ledger_journal_entry (tenant_id, account_id, kind, effective_date, reference, product_id, memo,
-                                      created_at)
-    SELECT u.tenant_id, u.id, 'non_accrual_backfill', u.effective_date, 'migration 0006', u.product_id,
-           jsonb_build_object('cause', 'interest reversed at non-accrual kept owed (cash basis)'), now()
-      FROM updated u
-    RETURNING id, account_id
-)
-INSERT INTO ledger_journal_line (entry_id, gl_account, debit, credit)
-SELECT e.id, side.gl, side.debit, side.credit
-  FROM entries e JOIN updated u ON u.id = e.account_id,
-       LATERAL (VALUES ('suspended_interest', u.interest, 0::numeric),
-                       ('suspended_interest_contra', 0::numeric, u.interest)) AS side(gl, debit, credit);
-"""
+MARK_LEGACY = "UPDATE ledger_non_accrual SET legacy = true"
 
 
 class Migration(migrations.Migration):
@@ -60,6 +35,9 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name="accrual", name="suspended", field=models.BooleanField(db_default=False, default=False),
+        ),
+        migrations.AddField(
+            model_name="nonaccrual", name="legacy", field=models.BooleanField(db_default=False, default=False),
         ),
         migrations.AddField(
             model_name="allocation", name="interest_suspended",
@@ -82,5 +60,5 @@ class Migration(migrations.Migration):
                                    ("interest_suspended__gte", 0)),
                 name="ledger_account_balances_not_negative"),
         ),
-        migrations.RunSQL(BACKFILL, migrations.RunSQL.noop),
+        migrations.RunSQL(MARK_LEGACY, migrations.RunSQL.noop),
     ]
