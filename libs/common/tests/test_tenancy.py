@@ -42,3 +42,30 @@ async def test_tenant_travels_into_sync_to_async_threads():
         seen = await sync_to_async(get_current_tenant, thread_sensitive=False)()
     assert seen == "initech"
     assert get_current_tenant() is None
+
+
+# --- business dates (common.tenancy.calendar) ------------------------------------------------------------
+
+
+def test_each_tenant_has_its_own_business_date_and_unlisted_ones_the_default(monkeypatch):
+    from datetime import UTC, date, datetime
+
+    from common.tenancy.calendar import business_date
+
+    monkeypatch.setenv("LENDSIMPLE_TENANT_TIME_ZONES", "tokyo=Asia/Tokyo,la=America/Los_Angeles")
+    monkeypatch.setenv("LENDSIMPLE_DEFAULT_TIME_ZONE", "Europe/Paris")
+    at = datetime(2026, 3, 29, 23, 30, tzinfo=UTC)       # Paris has just moved to summer time (UTC+2)
+    assert business_date("tokyo", at) == date(2026, 3, 30)
+    assert business_date("la", at) == date(2026, 3, 29)
+    assert business_date("anyone-else", at) == date(2026, 3, 30)
+    monkeypatch.delenv("LENDSIMPLE_DEFAULT_TIME_ZONE")
+    assert business_date("anyone-else", at) == date(2026, 3, 29)      # UTC
+
+
+@pytest.mark.parametrize("zones", ["acme=Not/AZone", "acme", "=Asia/Tokyo", "acme="])
+def test_a_malformed_time_zone_setting_is_an_error(monkeypatch, zones):
+    from common.tenancy.calendar import TimeZoneConfigError, validate_time_zones
+
+    monkeypatch.setenv("LENDSIMPLE_TENANT_TIME_ZONES", zones)
+    with pytest.raises(TimeZoneConfigError):
+        validate_time_zones()

@@ -16,10 +16,11 @@ from common.conf import env  # noqa: E402
 
 app = make_celery("accrual-worker", default_queue=LEDGER_QUEUE)
 app.conf.beat_schedule = {
-    # Every tenant's business day: accrual, then late fees and delinquency (ledger.run_daily per tenant).
+    # Every tenant's business day, in its own time zone: accrual, then late fees and delinquency
+    # (ledger.run_daily per tenant). Hourly: each tenant's day closes at its own midnight (+ LEDGER_DAILY_HOUR).
     "ledger-daily": {
         "task": "ledger.dispatch_daily",
-        "schedule": crontab(hour=int(env("LEDGER_DAILY_HOUR", "0") or 0), minute=int(env("LEDGER_DAILY_MINUTE", "30") or 30)),
+        "schedule": crontab(minute=int(env("LEDGER_DAILY_MINUTE", "30") or 30)),
         "options": {"queue": LEDGER_QUEUE},
     },
 }

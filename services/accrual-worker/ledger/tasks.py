@@ -127,26 +127,51 @@ def accrue_portfolio_chunk(self, run_id, through, index, lo, hi) -> int:
                            index=index, lo=lo, hi=hi)
 
 
+def daily_run_id(tenant: str, through: str) -> str:
+    """The run of a tenant's business day: one id per tenant and date, so a repeated dispatch starts nothing twice."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"lendsimple:ledger:daily:{tenant}:{through}"))
+
+
 @app.task(base=LedgerTask, name=commands.RUN_DAILY, bind=True)
 def run_daily(self, through) -> int:
     """The tenant's business day: accrual, then late fees and delinquency, as one portfolio run."""
-    run_id = uuid.uuid5(uuid.NAMESPACE_URL, f"lendsimple:ledger:daily:{require_tenant()}:{through}")
-    return _start_run(self, str(run_id), through)
+    return _start_run(self, daily_run_id(require_tenant(), str(through)), through)
+
+
+def _now():
+    from django.utils import timezone
+
+    return timezone.now()
 
 
 @app.task(name="ledger.dispatch_daily", bind=True, acks_late=True)
-def dispatch_daily(self, through=None) -> list[str]:
-    """Beat's entry point, the one task with no tenant by design: it only fans ``ledger.run_daily`` out
-    to every tenant that has an open account (read through the explicit unscoped manager)."""
+def dispatch_daily(self, through=None) -> list[list[str]]:
+    """Beat's entry point, every hour; the one task with no tenant by design. Each tenant with an open account
+    (read through the explicit unscoped manager) gets ``ledger.run_daily`` for its previous business date once
+    its own clock (``common.tenancy.calendar``: the tenant's time zone) is past ``LEDGER_DAILY_HOUR``, unless
+    that run has completed: a tenant in Tokyo runs at its midnight, one in Los Angeles at its own. A run left
+    unfinished is resumed by the next dispatch (same run id). ``through`` (a manual call) runs every tenant to
+    that date. Returns the [tenant, date] pairs sent."""
     from datetime import timedelta
 
+    from common.conf import env_int
     from common.tasks import TENANT_HEADER
-    from django.utils import timezone
+    from common.tenancy.calendar import local_time
 
-    from ledger.models import Account
+    from ledger.models import Account, AccrualRun
 
-    through = through or (timezone.now().date() - timedelta(days=1)).isoformat()
-    tenants = sorted(set(Account.all_tenants.filter(status="open").values_list("tenant_id", flat=True)))
-    for tenant in tenants:
-        run_daily.apply_async(args=[through], headers={TENANT_HEADER: tenant})
-    return tenants
+    now, closing_hour = _now(), env_int("LEDGER_DAILY_HOUR", 0)
+    sent = []
+    for tenant in sorted(set(Account.all_tenants.filter(status="open").values_list("tenant_id", flat=True))):
+        if through is None:
+            local = local_time(tenant, now)
+            if local.hour < closing_hour:
+                continue
+            day = (local.date() - timedelta(days=1)).isoformat()
+        else:
+            day = str(through)
+        if AccrualRun.all_tenants.filter(run_id=daily_run_id(tenant, day), status="completed").exists():
+            continue
+        run_daily.apply_async(args=[day], headers={TENANT_HEADER: tenant})
+        sent.append([tenant, day])
+    return sent

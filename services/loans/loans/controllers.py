@@ -14,7 +14,7 @@ from common.api import Controller
 from common.auth import IsAdmin, IsLoanOfficer, IsViewer, Principal
 from common.errors import Conflict, ProblemOut
 from common.idempotency import HEADER_DOC, idempotency_key_from_header, idempotent_response
-from django.utils import timezone
+from common.tenancy.calendar import business_date
 from ninja import Header
 from ninja_extra import api_controller, route
 
@@ -158,9 +158,8 @@ class LoanController(_Base):
         return loan_out(await services.loan_write_off(principal=self.principal, loan_id=loan_id, as_of=as_of,
                                                       reason=reason))
 
-    @staticmethod
-    def _loss(payload: LossIn | None) -> tuple[date, str]:
-        as_of = (payload.as_of if payload else None) or timezone.now().date()
+    def _loss(self, payload: LossIn | None) -> tuple[date, str]:
+        as_of = (payload.as_of if payload else None) or business_date(self.principal.tenant)
         return as_of, (payload.reason if payload else None) or ""
 
     @route.post("/{loan_id}/assign", response={200: AssignOut, **PROBLEMS}, permissions=[IsAdmin])
@@ -181,11 +180,11 @@ class LoanController(_Base):
 
     @route.get("/{loan_id}/payoff-quote", response={200: PayoffQuoteOut, **WRITE_PROBLEMS})
     async def get_payoff_quote(self, loan_id: UUID, as_of: date | None = None):
-        """What pays the loan off exactly on `as_of` (default today): the ledger's balances as last
+        """What pays the loan off exactly on `as_of` (default: the tenant's business date): the ledger's balances as last
         reported, plus interest accrued from the last balance change through `as_of` (a flat-interest
         loan: the interest its schedule earns through `as_of`)."""
         loan = await selectors.loan_get(principal=self.principal, loan_id=loan_id)
-        return await selectors.loan_payoff_quote(loan=loan, as_of=as_of or timezone.now().date())
+        return await selectors.loan_payoff_quote(loan=loan, as_of=as_of or business_date(self.principal.tenant))
 
     @route.get("/{loan_id}/transactions", response={200: TransactionListOut, **PROBLEMS})
     async def list_transactions(self, loan_id: UUID, kind: str | None = None, limit: int = 50, offset: int = 0):

@@ -62,6 +62,9 @@ def service_url(service: str, default_port: int) -> str:
 def service_settings(*, service: str, base_dir: Path, apps: list[str], urlconf: str | None = None,
                      http: bool = True) -> dict:
     """The common part of a service's Django settings."""
+    from common.tenancy.calendar import validate_time_zones
+
+    validate_time_zones()       # a tenant on an unknown zone stops the process here, not at midnight
     installed = [
         "django.contrib.auth",
         "django.contrib.contenttypes",
