@@ -54,7 +54,7 @@ def test_each_tenant_has_its_own_business_date_and_unlisted_ones_the_default(mon
 
     monkeypatch.setenv("LENDSIMPLE_TENANT_TIME_ZONES", "tokyo=Asia/Tokyo,la=America/Los_Angeles")
     monkeypatch.setenv("LENDSIMPLE_DEFAULT_TIME_ZONE", "Europe/Paris")
-    at = datetime(2026, 3, 29, 23, 30, tzinfo=UTC)       # Paris has just moved to summer time (UTC+2)
+    at = datetime(2026, 3, 29, 22, 30, tzinfo=UTC)   # Paris moved to summer time (UTC+2) that night: 00:30 on the 30th
     assert business_date("tokyo", at) == date(2026, 3, 30)
     assert business_date("la", at) == date(2026, 3, 29)
     assert business_date("anyone-else", at) == date(2026, 3, 30)

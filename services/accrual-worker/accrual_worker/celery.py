@@ -26,6 +26,10 @@ app.conf.beat_schedule = {
 }
 app.autodiscover_tasks(["ledger"], force=True)
 
+from ledger.daily import daily_closing_hour  # noqa: E402
+
+daily_closing_hour()        # an out-of-range LEDGER_DAILY_HOUR stops the worker and beat at start
+
 _health = {}
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+import structlog
 from common.bus.catalogue import PaymentReversed
 from common.bus.outbox import outbox_add
 from common.finance._util import fmt_money
@@ -20,6 +21,7 @@ from ledger import accounts, engine, events, journal
 from ledger.models import Accrual, Allocation, Fee, NonAccrual
 
 ZERO = Decimal(0)
+log = structlog.get_logger(__name__)
 
 
 def save_allocation(account, *, payment_id, amount: Decimal, currency: str, value_date: date,
@@ -147,10 +149,19 @@ def _reallocate(account, allocations: list[Allocation], out: engine.Movements) -
     return journal.combine(impacts)
 
 
+def _legacy_history(account) -> bool:
+    """Does the account still hold non-accrual rows of the earlier rule (which forgave the interest)?"""
+    return NonAccrual.objects.filter(account=account, legacy=True, reversed=False).exists()
+
+
 def _finish(account, state: engine.State, out: engine.Movements, before_bucket: str, adjustment: journal.Impact,
-            effective: date, cause: str) -> None:
-    journal.post(kind="reprocess", effective_date=effective, impact=adjustment, account=account,
-                 memo={"cause": cause})
+            effective: date, cause: str, *, legacy: bool = False) -> None:
+    memo = {"cause": cause}
+    if legacy:
+        # a replay rebuilds under the current rule: the earlier rule's forgiveness is undone with the rest
+        memo["restated_legacy_non_accrual"] = True
+        log.warning("ledger.legacy_non_accrual_restated", loan_id=str(account.loan_id), cause=cause)
+    journal.post(kind="reprocess", effective_date=effective, impact=adjustment, account=account, memo=memo)
     # interest charged to the borrower: income plus the memo contra (a move between the two, non-accrual or
     # a payment of suspended interest, changes neither what is charged nor this sum)
     interest_delta = -adjustment.get(journal.II, ZERO) - adjustment.get(journal.SIC, ZERO)
@@ -168,12 +179,12 @@ def restate(account, *, cause: str) -> journal.Impact:
     """Rebuild the account under the current rules with nothing new (an upgrade's correction, e.g. history of
     the earlier non-accrual rule): the difference is one ``reprocess`` entry and the balances are reported.
     Returns the difference (empty when the account already was what the rules give)."""
-    before_bucket = account.bucket
+    before_bucket, legacy = account.bucket, _legacy_history(account)
     ops, allocations = _live_ops(account)
     state, out = _replay(account, ops, account.last_accrual_date)
     adjustment = journal.combine([_reconcile(account, out), _reallocate(account, allocations, out)])
     accounts.store(account, state)
-    _finish(account, state, out, before_bucket, adjustment, account.last_accrual_date, cause)
+    _finish(account, state, out, before_bucket, adjustment, account.last_accrual_date, cause, legacy=legacy)
     return {gl: amount for gl, amount in adjustment.items() if amount}
 
 
@@ -181,7 +192,7 @@ def rebuild_with_payment(account, *, payment_id, amount: Decimal, value_date: da
     """A payment dated before the account's last accrual day: applied as if it had arrived on time."""
     from ledger.services import emit_allocated
 
-    before_bucket, horizon = account.bucket, account.last_accrual_date
+    before_bucket, horizon, legacy = account.bucket, account.last_accrual_date, _legacy_history(account)
     ops, allocations = _live_ops(account)
     arrival = account.sequence
     ops.append(_Op(value_date, 0, arrival, "pay", str(payment_id), amount))
@@ -195,13 +206,13 @@ def rebuild_with_payment(account, *, payment_id, amount: Decimal, value_date: da
     allocation.save(update_fields=["arrival"])
     post_payment(account, allocation)
     emit_allocated(account, allocation)
-    _finish(account, state, out, before_bucket, adjustment, value_date, "payment")
+    _finish(account, state, out, before_bucket, adjustment, value_date, "payment", legacy=legacy)
     return allocation
 
 
 def rebuild_without_payment(account, *, allocation: Allocation, reason: str, on: date) -> Allocation:
     """A returned payment: its exact reversal, the account rebuilt without it, then the NSF fee if any."""
-    before_bucket = account.bucket
+    before_bucket, legacy = account.bucket, _legacy_history(account)
     horizon = max(on, account.last_accrual_date)
     pid = str(allocation.payment_id)
     ops, allocations = _live_ops(account, skip_payment=pid)
@@ -234,5 +245,5 @@ def rebuild_without_payment(account, *, allocation: Allocation, reason: str, on:
         principal=fmt_money(allocation.principal, places), overpayment=fmt_money(allocation.overpayment, places),
         nsf_fee=fmt_money(nsf_amount, places),
     ))
-    _finish(account, state, out, before_bucket, adjustment, allocation.value_date, "reversal")
+    _finish(account, state, out, before_bucket, adjustment, allocation.value_date, "reversal", legacy=legacy)
     return allocation

@@ -8,7 +8,6 @@ retried."""
 from __future__ import annotations
 
 import functools
-import uuid
 
 import structlog
 from accrual_worker.celery import app
@@ -19,6 +18,13 @@ from common.tenancy import require_tenant
 from django.db import DatabaseError, transaction
 
 from ledger import services
+from ledger.daily import (
+    CATCH_UP_DAYS,
+    RESUME_AFTER_SECONDS,
+    daily_closing_hour,
+    daily_run_id,
+    latest_closed_date,
+)
 from ledger.errors import LedgerError
 
 log = structlog.get_logger(__name__)
@@ -127,11 +133,6 @@ def accrue_portfolio_chunk(self, run_id, through, index, lo, hi) -> int:
                            index=index, lo=lo, hi=hi)
 
 
-def daily_run_id(tenant: str, through: str) -> str:
-    """The run of a tenant's business day: one id per tenant and date, so a repeated dispatch starts nothing twice."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"lendsimple:ledger:daily:{tenant}:{through}"))
-
-
 @app.task(base=LedgerTask, name=commands.RUN_DAILY, bind=True)
 def run_daily(self, through) -> int:
     """The tenant's business day: accrual, then late fees and delinquency, as one portfolio run."""
@@ -146,32 +147,41 @@ def _now():
 
 @app.task(name="ledger.dispatch_daily", bind=True, acks_late=True)
 def dispatch_daily(self, through=None) -> list[list[str]]:
-    """Beat's entry point, every hour; the one task with no tenant by design. Each tenant with an open account
-    (read through the explicit unscoped manager) gets ``ledger.run_daily`` for its previous business date once
-    its own clock (``common.tenancy.calendar``: the tenant's time zone) is past ``LEDGER_DAILY_HOUR``, unless
-    that run has completed: a tenant in Tokyo runs at its midnight, one in Los Angeles at its own. A run left
-    unfinished is resumed by the next dispatch (same run id). ``through`` (a manual call) runs every tenant to
-    that date. Returns the [tenant, date] pairs sent."""
-    from datetime import timedelta
+    """Beat's entry point, every hour; the one task with no tenant by design. For each tenant with an open account
+    (read through the explicit unscoped manager) it sends ``ledger.run_daily`` for the next business day to run,
+    on the tenant's own clock (``common.tenancy.calendar``; a day closes at ``LEDGER_DAILY_HOUR`` local time):
+    the day after its last completed run, one day per dispatch and oldest first (DOMAIN.md: missed days are caught
+    up one by one) — or, for a tenant with no completed run or more than ``CATCH_UP_DAYS`` behind, its latest
+    closed day in one run. A day whose run is in progress is left alone; one still unfinished an hour after it
+    started is sent again (same run id: it resumes). ``through`` (a manual call) runs each tenant to that date, or
+    to its latest closed day if that is earlier. Returns the [tenant, date] pairs sent."""
+    from datetime import date, timedelta
 
-    from common.conf import env_int
     from common.tasks import TENANT_HEADER
-    from common.tenancy.calendar import local_time
+    from django.db.models import Max
 
     from ledger.models import Account, AccrualRun
 
-    now, closing_hour = _now(), env_int("LEDGER_DAILY_HOUR", 0)
+    now, closing_hour = _now(), daily_closing_hour()
+    tenants = Account.all_tenants.filter(status="open").order_by().values_list("tenant_id", flat=True).distinct()
+    last_completed = dict(AccrualRun.all_tenants.filter(status="completed").order_by().values("tenant_id")
+                          .annotate(last=Max("through")).values_list("tenant_id", "last"))
     sent = []
-    for tenant in sorted(set(Account.all_tenants.filter(status="open").values_list("tenant_id", flat=True))):
-        if through is None:
-            local = local_time(tenant, now)
-            if local.hour < closing_hour:
-                continue
-            day = (local.date() - timedelta(days=1)).isoformat()
+    for tenant in sorted(tenants):
+        closed = latest_closed_date(tenant, now, closing_hour)
+        last = last_completed.get(tenant)
+        if through is not None:
+            day = min(date.fromisoformat(str(through)), closed)
+        elif last is None or last < closed - timedelta(days=CATCH_UP_DAYS):
+            day = closed
         else:
-            day = str(through)
-        if AccrualRun.all_tenants.filter(run_id=daily_run_id(tenant, day), status="completed").exists():
+            day = last + timedelta(days=1)
+        if day > closed or (last is not None and last >= day):
             continue
-        run_daily.apply_async(args=[day], headers={TENANT_HEADER: tenant})
-        sent.append([tenant, day])
+        run = AccrualRun.all_tenants.filter(run_id=daily_run_id(tenant, day.isoformat())).first()
+        if run is not None and (run.status == "completed"
+                                or (now - run.started_at).total_seconds() < RESUME_AFTER_SECONDS):
+            continue
+        run_daily.apply_async(args=[day.isoformat()], headers={TENANT_HEADER: tenant})
+        sent.append([tenant, day.isoformat()])
     return sent

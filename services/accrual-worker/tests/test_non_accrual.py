@@ -17,7 +17,7 @@ from common.tenancy import tenant_context
 from django.core.management import call_command
 from django.db import connection, transaction
 from ledger import accounts, engine, events, journal, services
-from ledger.models import Account, Accrual, Allocation, JournalLine, NonAccrual
+from ledger.models import Account, Accrual, Allocation, JournalEntry, JournalLine, NonAccrual
 from tests.factories import disbursed_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -239,42 +239,64 @@ def snapshot(loan_id):
             accrual_rows(loan_id), allocations, gl(loan_id))
 
 
+def live_legacy_rows(loan_id) -> int:
+    return NonAccrual.objects.filter(account=account(loan_id), legacy=True, reversed=False).count()
+
+
 def test_history_of_the_earlier_rule_is_restated_by_the_command_or_by_any_replay(monkeypatch):
-    # given two loans the earlier version carried into non-accrual on 2024-03-16, forgiving 203.33, then took
-    # a payment of 500.00 on 2024-04-30 (all of it to principal, the clock restarted) and accrued to 2024-05-10
-    restated, replayed, twin = (opened(non_accrual_after_days=30) for _ in range(3))
+    # given loans the earlier version carried into non-accrual on 2024-03-16, forgiving 203.33, then took a
+    # payment of 500.00 on 2024-04-30 (all of it to principal, the clock restarted) and accrued to 2024-05-10
+    restated, replayed, waiting, twin = (opened(non_accrual_after_days=30) for _ in range(4))
     with monkeypatch.context() as earlier:
         earlier.setattr(engine, "advance", _earlier_rule_advance)
         earlier.setattr(accounts, "non_accrual_impact", lambda row: journal.legacy_non_accrual(row.interest))
-        for loan in (restated, replayed):
+        for loan in (restated, replayed, waiting):
             accrue(loan, "2024-04-30")
             assert pay(loan, "500.00", "2024-04-30").principal == Decimal("500.00")
             accrue(loan, "2024-05-10")
-    with connection.cursor() as cursor:      # what migration 0006 does to such rows
-        cursor.execute(importlib.import_module("ledger.migrations.0006_non_accrual_interest_in_suspense").MARK_LEGACY)
+    migration = importlib.import_module("ledger.migrations.0006_non_accrual_interest_in_suspense")
+    with connection.cursor() as cursor:      # what migration 0006 does to such accounts
+        cursor.execute(migration.MARK_LEGACY)
+        cursor.execute(migration.RESTART_FROZEN_CLOCKS)
     accounts._RULES_CACHE.clear()
     # and the same loan under the current rule
     accrue(twin, "2024-04-30")
     pay(twin, "500.00", "2024-04-30")
     accrue(twin, "2024-05-10")
     assert owed(restated)["interest"] == "0.00" != owed(twin)["interest"]
-    # when the operator runs the command: a dry run changes nothing, --apply restates
+    # when nobody restates a legacy loan, the next day accrues one day (9,500.00 × 12% / 360, suspended), not the
+    # days the earlier rule skipped
+    accrue(waiting, "2024-05-11")
+    with tenant_context(T):
+        day = Accrual.objects.get(account=account(waiting), accrual_date=date(2024, 5, 11), reversed=False)
+    assert (day.amount, day.suspended) == (Decimal("3.17"), True)
+    # when the operator runs the command for one loan: a dry run changes nothing, --apply restates it
     untouched = snapshot(restated)
     out = io.StringIO()
     call_command("restate_non_accrual", stdout=out, stderr=io.StringIO())
     assert snapshot(restated) == untouched
     reports = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert {r["loan_id"] for r in reports} == {restated, replayed} and {r["action"] for r in reports} == {"dry run"}
-    call_command("restate_non_accrual", "--apply", stdout=io.StringIO(), stderr=io.StringIO())
+    assert {r["loan_id"] for r in reports} == {restated, replayed, waiting}
+    assert {r["action"] for r in reports} == {"dry run"}
+    call_command("restate_non_accrual", "--apply", "--loan", restated, stdout=io.StringIO(), stderr=io.StringIO())
     # then the restated loan is exactly the loan the current rule gives, journal included: the interest the
     # earlier rule forgave is owed again, the 500.00 paid it first
     assert snapshot(restated) == snapshot(twin)
     assert_cache_equals_lines(restated)
-    # and a replay (a back-dated payment) restates a loan nobody restated the same way, its journal in line
+    again = io.StringIO()
+    call_command("restate_non_accrual", "--apply", "--loan", restated, stdout=io.StringIO(), stderr=again)
+    assert again.getvalue().startswith("0 account(s) restated")
+    # and a replay (a back-dated payment) restates a loan nobody restated the same way, its journal in line,
+    # and says so in its reprocess entry
+    assert live_legacy_rows(replayed) == 1
     for loan in (restated, replayed, twin):
         pay(loan, "100.00", "2024-05-05")
+    assert live_legacy_rows(replayed) == 0
     assert snapshot(replayed) == snapshot(twin) == snapshot(restated)
     assert_cache_equals_lines(replayed)
+    with tenant_context(T):
+        memos = [e.memo for e in JournalEntry.objects.filter(account=account(replayed), kind="reprocess")]
+    assert memos == [{"cause": "payment", "restated_legacy_non_accrual": True}]
 
 
 def test_a_loan_cured_then_past_due_again_re_enters_non_accrual_with_what_accrued_since_the_cure():

@@ -26,6 +26,7 @@ from common.idempotency import (
 )
 from common.money import AmountError, format_amount, minor_units, parse_amount
 from common.tenancy import require_tenant
+from common.tenancy.calendar import business_date
 from django.utils import timezone
 
 from payments.errors import MESSAGES, PAYABLE_LOAN_STATUSES, PaymentError
@@ -85,7 +86,8 @@ async def payment_check_loan(*, loan_id: uuid.UUID, currency: str, value_date: d
         raise Unprocessable(f"{MESSAGES[PaymentError.CURRENCY_MISMATCH]} ({loan.currency})",
                             code=PaymentError.CURRENCY_MISMATCH,
                             errors=[{"loc": ["body", "currency"], "msg": f"the loan is in {loan.currency}"}])
-    if value_date > timezone.now().date() + timedelta(days=1):      # a day of slack for time zones
+    # the tenant's business date (its time zone), with a day of slack for a client's clock ahead of it
+    if value_date > business_date(require_tenant()) + timedelta(days=1):
         raise Unprocessable("a payment cannot be value-dated in the future",
                             errors=[{"loc": ["body", "value_date"], "msg": "is after today"}])
     if loan.disbursement_date and value_date < loan.disbursement_date:

@@ -12,7 +12,9 @@ cured: the borrower then owed neither, and every payment went to principal. Now:
   suspense, at a cure what is moved back.
 
 Existing non-accrual rows are marked ``legacy``: they were posted by the earlier rule (income and
-receivable only, nothing suspended), and a replay reverses them as they were posted. Nothing is re-posted
+receivable only, nothing suspended), and a replay reverses them as they were posted. The frozen interest
+clock of an open account in non-accrual is moved to its accrual date (``RESTART_FROZEN_CLOCKS``), so it
+accrues from the upgrade on and not a catch-up of the days the earlier rule skipped. Nothing is re-posted
 here: correcting the history is ``manage.py restate_non_accrual`` (a dry run first, then ``--apply``), which
 rebuilds each open account with such history under the current rule and reports its balances; see
 docs/deploy.md. Run this with the ledger worker stopped.
@@ -21,6 +23,19 @@ docs/deploy.md. Run this with the ledger worker stopped.
 from django.db import migrations, models
 
 MARK_LEGACY = "UPDATE ledger_non_accrual SET legacy = true"
+
+# An open account in non-accrual now had its interest clock frozen by the earlier rule (at entry, or at its
+# last principal payment) while its accrual date moved on. Left so, the current rule's first accrual would
+# charge every skipped day at once, unreviewed. Its clock is moved to its accrual date instead: from the
+# upgrade on it accrues (into suspense) like any other; the skipped days are the restatement's to decide.
+RESTART_FROZEN_CLOCKS = """
+UPDATE ledger_account
+   SET interest_since = CASE WHEN interest_method = 'flat' THEN interest_since ELSE last_accrual_date END,
+       interest_posted_since = CASE WHEN interest_method = 'flat'
+                                    THEN ledger_flat_cumulative_interest(id, last_accrual_date, places, rounding_mode)
+                                    ELSE 0 END
+ WHERE status = 'open' AND non_accrual
+"""
 
 
 class Migration(migrations.Migration):
@@ -61,4 +76,5 @@ class Migration(migrations.Migration):
                 name="ledger_account_balances_not_negative"),
         ),
         migrations.RunSQL(MARK_LEGACY, migrations.RunSQL.noop),
+        migrations.RunSQL(RESTART_FROZEN_CLOCKS, migrations.RunSQL.noop),
     ]

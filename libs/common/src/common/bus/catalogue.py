@@ -240,7 +240,7 @@ class BalanceChanged(LedgerPayload):
     accrual_since: str | None = None           # interest clock start: date of the last principal change
     interest_accrued_since: DecimalString = "0"  # interest posted since accrual_since (for payoff quotes)
     non_accrual: bool = False
-    cause: str                       # opening | accrual | payment | reversal | fee | charge_off | write_off
+    cause: str                       # opening | accrual | payment | reversal | fee | charge_off | write_off | restatement
     paid_off: bool = False
 
 
