@@ -102,6 +102,24 @@ def test_an_oracle_paid_on_schedule_ends_paid_off_with_allocations_equal_to_the_
     assert all(Decimal(v) == 0 for v in final["balances"].values())
 
 
+def test_a_back_dated_payment_re_splits_a_later_one_as_its_payment_shows(stack):
+    # given oracle A with installment 2's amount paid on its due date while installment 1 is unpaid
+    c = client(f"e2e-{uuid.uuid4().hex[:6]}")
+    loan = active_loan(stack, c, ORACLES[0])
+    second = ORACLES[0]["expected"]["installments"][1]
+    later = pay(stack, c, loan["id"], second["total"], second["due_date"])
+    assert later["allocation"]["interest"] == "200.00"           # two months of interest came first
+    # when installment 1's payment arrives, value-dated on its due date
+    first = ORACLES[0]["expected"]["installments"][0]
+    earlier = pay(stack, c, loan["id"], first["total"], first["due_date"])
+    # then both payments show the schedule's split: the later one re-split as if it had arrived second
+    assert (earlier["allocation"]["interest"], earlier["allocation"]["principal"]) == (first["interest"],
+                                                                                       first["principal"])
+    shown = wait_for(lambda: c.get(f"{stack.url('payments')}/api/v1/payments/{later['id']}").json(),
+                     lambda p: p["allocation"]["interest"] == second["interest"], timeout=30)
+    assert (shown["status"], shown["allocation"]["principal"]) == ("allocated", second["principal"])
+
+
 def test_payment_retry_with_the_same_key_is_not_a_second_payment(stack):
     c = client(f"e2e-{uuid.uuid4().hex[:6]}")
     loan = active_loan(stack, c, ORACLES[0])

@@ -129,9 +129,11 @@ def _reconcile(account, out: engine.Movements, *, skip_fee_payment: str | None =
     return journal.combine(impacts)
 
 
-def _reallocate(account, allocations: list[Allocation], out: engine.Movements) -> journal.Impact:
-    """Later payments re-applied on the rebuilt account: update their breakdown, return the difference."""
-    impacts = []
+def _reallocate(account, allocations: list[Allocation], out: engine.Movements) -> tuple[journal.Impact,
+                                                                                      list[Allocation]]:
+    """Later payments re-applied on the rebuilt account: update their breakdown; return the difference and the
+    allocations that changed (``_finish`` announces them)."""
+    impacts, changed = [], []
     for allocation in allocations:
         result = out.allocations[str(allocation.payment_id)]
         suspended = out.interest_suspended_paid[str(allocation.payment_id)]
@@ -146,7 +148,8 @@ def _reallocate(account, allocations: list[Allocation], out: engine.Movements) -
         allocation.trace = result.explain()["trace"]
         allocation.save(update_fields=["fees", "interest", "interest_suspended", "principal", "overpayment", "trace"])
         impacts.append(payment_impact(allocation))
-    return journal.combine(impacts)
+        changed.append(allocation)
+    return journal.combine(impacts), changed
 
 
 def _legacy_history(account) -> bool:
@@ -155,7 +158,9 @@ def _legacy_history(account) -> bool:
 
 
 def _finish(account, state: engine.State, out: engine.Movements, before_bucket: str, adjustment: journal.Impact,
-            effective: date, cause: str, *, legacy: bool = False) -> None:
+            effective: date, cause: str, *, reallocated: list[Allocation], legacy: bool = False) -> None:
+    from ledger.services import emit_allocated
+
     memo = {"cause": cause}
     if legacy:
         # a replay rebuilds under the current rule: the earlier rule's forgiveness is undone with the rest
@@ -169,6 +174,8 @@ def _finish(account, state: engine.State, out: engine.Movements, before_bucket: 
         events.emit_transaction(account, kind="accrual" if interest_delta > 0 else "accrual_reversal",
                                 effective_date=effective, amount=interest_delta,
                                 breakdown={"interest": interest_delta}, reference=f"reprocess:{cause}")
+    for allocation in reallocated:      # the payments service shows the latest split (by sequence)
+        emit_allocated(account, allocation, reallocated=True)
     if before_bucket != account.bucket:
         events.emit_delinquency(account, as_of=account.last_accrual_date, previous_bucket=before_bucket,
                                 bucket=account.bucket, dpd=account.days_past_due)
@@ -182,9 +189,11 @@ def restate(account, *, cause: str) -> journal.Impact:
     before_bucket, legacy = account.bucket, _legacy_history(account)
     ops, allocations = _live_ops(account)
     state, out = _replay(account, ops, account.last_accrual_date)
-    adjustment = journal.combine([_reconcile(account, out), _reallocate(account, allocations, out)])
+    reallocation, reallocated = _reallocate(account, allocations, out)
+    adjustment = journal.combine([_reconcile(account, out), reallocation])
     accounts.store(account, state)
-    _finish(account, state, out, before_bucket, adjustment, account.last_accrual_date, cause, legacy=legacy)
+    _finish(account, state, out, before_bucket, adjustment, account.last_accrual_date, cause,
+            reallocated=reallocated, legacy=legacy)
     return {gl: amount for gl, amount in adjustment.items() if amount}
 
 
@@ -197,7 +206,8 @@ def rebuild_with_payment(account, *, payment_id, amount: Decimal, value_date: da
     arrival = account.sequence
     ops.append(_Op(value_date, 0, arrival, "pay", str(payment_id), amount))
     state, out = _replay(account, ops, horizon)
-    adjustment = journal.combine([_reconcile(account, out), _reallocate(account, allocations, out)])
+    reallocation, reallocated = _reallocate(account, allocations, out)
+    adjustment = journal.combine([_reconcile(account, out), reallocation])
     accounts.store(account, state)
     allocation = save_allocation(account, payment_id=payment_id, amount=amount, currency=account.currency,
                                  value_date=value_date, result=out.allocations[str(payment_id)],
@@ -206,7 +216,8 @@ def rebuild_with_payment(account, *, payment_id, amount: Decimal, value_date: da
     allocation.save(update_fields=["arrival"])
     post_payment(account, allocation)
     emit_allocated(account, allocation)
-    _finish(account, state, out, before_bucket, adjustment, value_date, "payment", legacy=legacy)
+    _finish(account, state, out, before_bucket, adjustment, value_date, "payment", reallocated=reallocated,
+            legacy=legacy)
     return allocation
 
 
@@ -218,8 +229,8 @@ def rebuild_without_payment(account, *, allocation: Allocation, reason: str, on:
     ops, allocations = _live_ops(account, skip_payment=pid)
     ops.append(_Op(horizon, 1, 0, "nsf", pid))
     state, out = _replay(account, ops, horizon)
-    adjustment = journal.combine([_reconcile(account, out, skip_fee_payment=pid),
-                                  _reallocate(account, allocations, out)])
+    reallocation, reallocated = _reallocate(account, allocations, out)
+    adjustment = journal.combine([_reconcile(account, out, skip_fee_payment=pid), reallocation])
     nsf = [f for f in out.fees if f.kind == Fee.NSF and str(f.payment_id) == pid]
     allocation.reversed, allocation.reversed_on, allocation.reversal_reason = True, horizon, reason[:255]
     allocation.save(update_fields=["reversed", "reversed_on", "reversal_reason"])
@@ -245,5 +256,6 @@ def rebuild_without_payment(account, *, allocation: Allocation, reason: str, on:
         principal=fmt_money(allocation.principal, places), overpayment=fmt_money(allocation.overpayment, places),
         nsf_fee=fmt_money(nsf_amount, places),
     ))
-    _finish(account, state, out, before_bucket, adjustment, allocation.value_date, "reversal", legacy=legacy)
+    _finish(account, state, out, before_bucket, adjustment, allocation.value_date, "reversal",
+            reallocated=reallocated, legacy=legacy)
     return allocation

@@ -86,13 +86,13 @@ def account_accrue(*, loan_id, through: date | str) -> Account:
     return account
 
 
-def emit_allocated(account: Account, allocation: Allocation) -> None:
+def emit_allocated(account: Account, allocation: Allocation, *, reallocated: bool = False) -> None:
     places = account.places
     outbox_add(PaymentAllocated(
         loan_id=str(account.loan_id), sequence=account.sequence, payment_id=str(allocation.payment_id),
         fees=fmt_money(allocation.fees, places), interest=fmt_money(allocation.interest, places),
         principal=fmt_money(allocation.principal, places), overpayment=fmt_money(allocation.overpayment, places),
-        value_date=allocation.value_date.isoformat(), trace=allocation.trace,
+        value_date=allocation.value_date.isoformat(), trace=allocation.trace, reallocated=reallocated,
     ))
 
 

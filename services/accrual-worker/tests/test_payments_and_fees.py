@@ -173,3 +173,26 @@ def test_two_hundred_concurrent_allocations_on_one_account_end_exact():
         cursor.execute("SELECT count(*) FROM (SELECT entry_id FROM ledger_journal_line GROUP BY entry_id "
                        "HAVING sum(debit) <> sum(credit)) u")
         assert cursor.fetchone()[0] == 0
+
+
+def test_a_back_dated_payment_re_splits_a_later_one_and_announces_its_new_split():
+    from common.bus.models import OutboxMessage
+
+    # given installment 2's amount paid on its due date with installment 1 unpaid: 200.00 of interest first
+    e = disbursed_event()
+    atomic(services.account_open, event=e)
+    later = str(uuid.uuid4())
+    assert pay(e.loan_id, "888.49", "2024-03-15", later).interest == Decimal("200.00")
+    before = set(OutboxMessage.objects.values_list("id", flat=True))
+    # when installment 1's payment arrives, dated 2024-02-15
+    pay(e.loan_id, "888.49", "2024-02-15")
+    # then the later payment is split as if it had arrived after it (the schedule's installment 2), and the
+    # ledger says so with the account's newer sequence
+    with tenant_context(T):
+        split = Allocation.objects.get(payment_id=later)
+    assert (split.interest, split.principal) == (Decimal("92.12"), Decimal("796.37"))
+    announced = [m.body["payload"] for m in OutboxMessage.objects.exclude(id__in=before)
+                 .filter(name="ledger.payment.allocated.v1") if m.body["payload"]["payment_id"] == later]
+    assert len(announced) == 1
+    assert (announced[0]["interest"], announced[0]["principal"], announced[0]["reallocated"]) == ("92.12", "796.37", True)
+    assert announced[0]["sequence"] == account(e.loan_id).sequence

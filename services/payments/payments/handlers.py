@@ -22,7 +22,8 @@ CONSUMER = "payments"
 def on_payment_allocated(envelope: Envelope, payload: PaymentAllocated) -> None:
     payment_allocate_tx(payment_id=uuid.UUID(payload.payment_id), fees=Decimal(payload.fees),
                         interest=Decimal(payload.interest), principal=Decimal(payload.principal),
-                        overpayment=Decimal(payload.overpayment), trace=list(payload.trace))
+                        overpayment=Decimal(payload.overpayment), trace=list(payload.trace),
+                        sequence=payload.sequence)
 
 
 @handles("ledger.payment.reversed.v1", consumer=CONSUMER)

@@ -50,7 +50,10 @@ class Payment(TenantModel):
     value_date = models.DateField()
     status = models.CharField(max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
 
-    # The ledger's allocation (ledger.payment.allocated.v1), with the trace that explains it.
+    # The ledger's allocation (ledger.payment.allocated.v1), with the trace that explains it; the ledger account's
+    # sequence of the event it came from (a back-dated payment or a return before this one re-splits it: the
+    # event with the newest sequence wins, an older one arriving late is ignored).
+    allocation_sequence = models.PositiveBigIntegerField(null=True, blank=True)
     allocated_fees = models.DecimalField(null=True, blank=True, **MONEY)
     allocated_interest = models.DecimalField(null=True, blank=True, **MONEY)
     allocated_principal = models.DecimalField(null=True, blank=True, **MONEY)

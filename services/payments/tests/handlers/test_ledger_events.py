@@ -64,6 +64,24 @@ async def test_a_second_allocation_with_another_event_id_changes_nothing(client,
     assert (await payment_row(settled["id"])).allocated_principal == 240
 
 
+async def test_a_re_split_from_the_ledger_replaces_the_allocation_and_a_late_older_one_does_not(client, settled):
+    # given an allocated payment (sequence 3)
+    await deliver(_envelope("ledger.payment.allocated.v1", allocated(settled["id"])))
+    # when a back-dated payment before it makes the ledger re-split it (sequence 9), and an event of sequence 7
+    # arrives late
+    await deliver(_envelope("ledger.payment.allocated.v1", allocated(
+        settled["id"], sequence=9, interest="4.00", principal="246.00", reallocated=True,
+        trace=[{"rule": "interest", "amount": "4.00"}])))
+    await deliver(_envelope("ledger.payment.allocated.v1", allocated(settled["id"], sequence=7, interest="6.00",
+                                                                     principal="244.00", reallocated=True)))
+    # then the payment shows the newest split, still allocated
+    shown = (await client.get(f"/api/v1/payments/{settled['id']}", headers=bearer("acme", "viewer"))).json()
+    assert shown["status"] == "allocated"
+    assert shown["allocation"] == {"fees": "0.00", "interest": "4.00", "principal": "246.00", "overpayment": "0.00"}
+    row = await payment_row(settled["id"])
+    assert (row.allocation_sequence, row.allocation_trace) == (9, [{"rule": "interest", "amount": "4.00"}])
+
+
 async def test_an_allocation_for_another_tenant_is_not_applied(client, settled):
     verdict = await deliver(_envelope("ledger.payment.allocated.v1", allocated(settled["id"]), tenant="globex"))
     # the payment does not exist for globex: the handler fails and the consumer schedules a retry

@@ -212,6 +212,9 @@ class AccountOpened(LedgerPayload):
 
 @event("ledger.payment.allocated.v1")
 class PaymentAllocated(LedgerPayload):
+    """A payment's split; sent again, with ``reallocated`` and the account's newer ``sequence``, when a back-dated
+    payment or a return before it re-splits it (the latest sequence is the payment's allocation)."""
+
     payment_id: str
     fees: DecimalString
     interest: DecimalString
@@ -219,6 +222,7 @@ class PaymentAllocated(LedgerPayload):
     overpayment: DecimalString
     value_date: str
     trace: list[dict[str, Any]] = []
+    reallocated: bool = False
 
 
 @event("ledger.payment.reversed.v1")
