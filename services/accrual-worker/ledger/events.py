@@ -68,11 +68,14 @@ def emit_delinquency(account: Account, *, as_of: date, previous_bucket: str, buc
     ))
 
 
-def account_summary(account: Account, accrued: Decimal) -> dict[str, Any]:
-    """One account in an ``accrual_run.progressed`` event."""
+def account_summary(account: Account, accrued: Decimal, posted: Decimal = Decimal(0)) -> dict[str, Any]:
+    """One account in an ``accrual_run.progressed`` event: ``accrued`` on the run's day; ``posted``, all the run
+    accrued for it (catch-up days included), is its accrual movement for the loan's transaction list, of kind
+    ``posted_kind`` (0 for an account the run advanced through the engine: it sent its own ``transaction_posted``)."""
     return {
         "loan_id": str(account.loan_id), "sequence": account.sequence, "balances": balances_dict(account),
         "last_accrual_date": account.last_accrual_date.isoformat(), "accrued": money(account, accrued),
+        "posted": money(account, posted), "posted_kind": "accrual_suspended" if account.non_accrual else "accrual",
         "days_past_due": account.days_past_due, "delinquency_bucket": account.bucket,
         "accrual_since": account.interest_since.isoformat(),
         "interest_accrued_since": money(account, account.interest_posted_since),

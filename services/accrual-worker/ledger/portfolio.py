@@ -124,6 +124,8 @@ SUMMARY_SQL = """('{"loan_id":"' || a.loan_id || '","sequence":' || a.sequence
     || '","fees":"' || round(a.fees, a.places)
     || '","total":"' || round(a.principal + a.interest + a.interest_suspended + a.fees, a.places)
     || '"},"last_accrual_date":"' || a.last_accrual_date || '","accrued":"' || round(coalesce(agg.today, 0), a.places)
+    || '","posted":"' || round(coalesce(agg.total, 0), a.places)
+    || '","posted_kind":"' || CASE WHEN a.non_accrual THEN 'accrual_suspended' ELSE 'accrual' END
     || '","days_past_due":' || a.days_past_due || ',"delinquency_bucket":"' || a.bucket
     || '","accrual_since":"' || a.interest_since
     || '","interest_accrued_since":"' || round(a.interest_posted_since, a.places)

@@ -193,6 +193,24 @@ def test_sql_cumulative_interest_equals_common_finance_accrue_including_exact_ha
     assert Fraction(1) == 1
 
 
+def _state_before_run(tenant):
+    with tenant_context(tenant):
+        return {str(i): (d, na) for i, d, na in Account.objects.values_list("loan_id", "last_accrual_date",
+                                                                             "non_accrual")}
+
+
+def _expected_summary(account, before, through):
+    """``ledger.events.account_summary`` of the stored row, with what the run posted for it: its accrual rows
+    after the day it was accrued to before the run — 0 for an account the engine advanced (it entered
+    non-accrual in the run and sent its own ``transaction_posted``)."""
+    last, was_non_accrual = before[str(account.loan_id)]
+    rows = Accrual.objects.filter(account_id=account.id, reversed=False, accrual_date__gt=last)
+    today = sum((r.amount for r in rows if r.accrual_date == through), Decimal(0))
+    by_engine = account.non_accrual and not was_non_accrual
+    posted = Decimal(0) if by_engine else sum((r.amount for r in rows), Decimal(0))
+    return events.account_summary(account, today, posted)
+
+
 def test_progress_events_carry_each_account_as_the_per_loan_path_renders_it():
     # given 300 mixed loans (JPY, USD and KWD places, some late, some going non-accrual on the way)
     through = date(2024, 4, 20)
@@ -200,6 +218,7 @@ def test_progress_events_carry_each_account_as_the_per_loan_path_renders_it():
     with tenant_context("events"):
         behind = {str(i) for i in Account.objects.filter(last_accrual_date__lt=through).values_list("loan_id", flat=True)}
         buckets_before = {str(i): b for i, b in Account.objects.values_list("loan_id", "bucket")}
+    state_before = _state_before_run("events")
     before = set(OutboxMessage.objects.values_list("id", flat=True))
     # when a portfolio run brings them up (chunks of 100, weeks of catch-up)
     with pytest.MonkeyPatch.context() as mp:
@@ -211,13 +230,12 @@ def test_progress_events_carry_each_account_as_the_per_loan_path_renders_it():
         name=AccrualRunProgressed.EVENT_TYPE).order_by("id")]
     summaries = [a for body in progressed for a in body["payload"]["accounts"]]
     assert len(summaries) == len(behind) > 250 and {s["loan_id"] for s in summaries} == behind
-    today = dict(Accrual.objects.filter(accrual_date=through, reversed=False).values_list("account__loan_id", "amount"))
     with tenant_context("events"):
         accounts = {str(a.loan_id): a for a in Account.objects.all()}
         assert Account.objects.filter(non_accrual=True).exists()        # the engine path ran too
     for summary in summaries:
-        account = accounts[summary["loan_id"]]
-        assert summary == events.account_summary(account, today.get(account.loan_id, Decimal(0))), summary
+        assert summary == _expected_summary(accounts[summary["loan_id"]], state_before, through), summary
+    assert sum(Decimal(s["posted"]) > 0 for s in summaries) > 100
     # and each bucket change is one delinquency event in the envelope every other event has
     change_rows = list(OutboxMessage.objects.exclude(id__in=before).filter(name=DelinquencyChanged.EVENT_TYPE))
     # (the raw bodies: exactly the keys outbox_add writes, nothing missing that validation would default)
@@ -268,17 +286,17 @@ def test_progress_events_carry_each_account_as_the_per_loan_path_renders_it():
     # and a month later the statement itself renders the accounts already in non-accrual, their suspended
     # interest in the interest balance, exactly as ledger.events does
     later = date(2024, 5, 20)
+    state_before = _state_before_run("events")
     before = set(OutboxMessage.objects.values_list("id", flat=True))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(portfolio, "CHUNK_SIZE", 100)
         run_portfolio("events", later)
     summaries = [a for m in OutboxMessage.objects.exclude(id__in=before).filter(name=AccrualRunProgressed.EVENT_TYPE)
                  for a in m.body["payload"]["accounts"]]
-    today = dict(Accrual.objects.filter(accrual_date=later, reversed=False).values_list("account__loan_id", "amount"))
     with tenant_context("events"):
         accounts = {str(a.loan_id): a for a in Account.objects.all()}
     suspended = [s for s in summaries if accounts[s["loan_id"]].interest_suspended > 0]
     assert len(summaries) == 300 and len(suspended) > 10
+    assert {s["posted_kind"] for s in suspended if Decimal(s["posted"]) > 0} == {"accrual_suspended"}
     for summary in summaries:
-        account = accounts[summary["loan_id"]]
-        assert summary == events.account_summary(account, today.get(account.loan_id, Decimal(0))), summary
+        assert summary == _expected_summary(accounts[summary["loan_id"]], state_before, later), summary

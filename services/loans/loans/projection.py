@@ -175,8 +175,10 @@ def accrual_run_progressed_apply(*, payload: ev.AccrualRunProgressed) -> None:
             run.status = payload.status
         run.save()
     products: dict = {}        # a chunk's past-due loans share a few products: each is read once per event
+    movements = []
     for account in sorted(payload.accounts, key=lambda a: str(a["loan_id"])):
         loan = _lock(account["loan_id"])
+        movements += _accrual_movement(loan, payload, account)
         if loan.product_id in products:
             loan.product = products[loan.product_id]
         if _apply_balances(loan, sequence=int(account["sequence"]), balances=account["balances"], fields=account):
@@ -186,3 +188,17 @@ def accrual_run_progressed_apply(*, payload: ev.AccrualRunProgressed) -> None:
             loan.save(update_fields=PROJECTED_FIELDS)
         if Loan.product.is_cached(loan):
             products[loan.product_id] = loan.product
+    LoanTransaction.objects.bulk_create(movements, ignore_conflicts=True)     # a redelivered chunk adds none
+
+
+def _accrual_movement(loan: Loan, payload: ev.AccrualRunProgressed, account: dict) -> list[LoanTransaction]:
+    """What the run accrued for the loan (``posted``, catch-up days included), as one movement of its transaction
+    list, dated the run's day; its id is the run's and the loan's, so it is listed once."""
+    posted = account.get("posted")
+    if posted is None or _d(posted) <= 0:
+        return []
+    return [LoanTransaction(
+        tenant_id=require_tenant(), loan=loan, transaction_id=f"accrual_run:{payload.run_id}:{loan.id}",
+        kind=account.get("posted_kind") or "accrual", effective_date=date.fromisoformat(payload.through),
+        amount=_d(posted), breakdown={"interest": posted}, reference=f"accrual_run:{payload.run_id}",
+        sequence=int(account["sequence"]), derived=False)]

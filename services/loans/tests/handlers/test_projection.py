@@ -198,6 +198,26 @@ async def test_accrual_run_progress_moves_forward_and_updates_balances(asgi_clie
     assert quote["interest"] == "100.00"
 
 
+async def test_what_an_accrual_run_posted_is_one_movement_of_the_loan_listed_once(asgi_client, admin, tenant,
+                                                                                  borrower_id):
+    # given an active loan, and a daily run of the worker (not started through the API) that caught it up
+    async with asgi_client as client:
+        _, loan = await active_loan(client, admin, borrower_id=borrower_id)
+        run_id = str(uuid.uuid4())
+        account = {"loan_id": loan["id"], "sequence": 4, "balances": balances("10000.00", "53.33"),
+                   "last_accrual_date": "2024-01-31", "accrued": "3.33", "posted": "53.33", "posted_kind": "accrual"}
+        event = {"run_id": run_id, "through": "2024-01-31", "accounts_total": 1, "status": "completed",
+                 "accounts_done": 1, "accounts": [account]}
+        # when its progress event arrives, and again under another event id (a chunk run twice)
+        await sync_to_async(deliver)(tenant, "ledger.accrual_run.progressed.v1", event)
+        await sync_to_async(deliver)(tenant, "ledger.accrual_run.progressed.v1", event)
+        listed = (await client.get(f"{API}/loans/{loan['id']}/transactions", headers=admin)).json()
+    # then the loan's transactions show the run's accrual once, dated the run's day
+    accruals = [t for t in listed["items"] if t["kind"] == "accrual"]
+    assert [(t["effective_date"], t["amount"], t["breakdown"], t["reference"]) for t in accruals] == [
+        ("2024-01-31", "53.33", {"interest": "53.33"}, f"accrual_run:{run_id}")]
+
+
 def test_an_event_for_an_unknown_loan_is_not_acked_silently(tenant):
     with pytest.raises(UnknownLoan):
         deliver(tenant, BALANCE, changed(str(uuid.uuid4()), 1, "1.00"))
