@@ -118,6 +118,15 @@ def test_a_back_dated_payment_re_splits_a_later_one_as_its_payment_shows(stack):
     shown = wait_for(lambda: c.get(f"{stack.url('payments')}/api/v1/payments/{later['id']}").json(),
                      lambda p: p["allocation"]["interest"] == second["interest"], timeout=30)
     assert (shown["status"], shown["allocation"]["principal"]) == ("allocated", second["principal"])
+    # and the loan's transactions list that payment once, with the same split
+
+    def listed_payment():
+        items = c.get(f"{stack.url('loans')}/api/v1/loans/{loan['id']}/transactions").json()["items"]
+        return [t for t in items if t["kind"] == "payment" and t["reference"] == later["id"]]
+
+    rows = wait_for(listed_payment, lambda r: len(r) == 1 and r[0]["breakdown"]["interest"] == second["interest"],
+                    timeout=30)
+    assert rows[0]["breakdown"]["principal"] == second["principal"]
 
 
 def test_payment_retry_with_the_same_key_is_not_a_second_payment(stack):

@@ -174,8 +174,12 @@ def _finish(account, state: engine.State, out: engine.Movements, before_bucket: 
         events.emit_transaction(account, kind="accrual" if interest_delta > 0 else "accrual_reversal",
                                 effective_date=effective, amount=interest_delta,
                                 breakdown={"interest": interest_delta}, reference=f"reprocess:{cause}")
-    for allocation in reallocated:      # the payments service shows the latest split (by sequence)
+    for allocation in reallocated:      # the payments service and the loan's list show the latest split
         emit_allocated(account, allocation, reallocated=True)
+        events.emit_transaction(account, kind="reallocation", effective_date=allocation.value_date,
+                                amount=allocation.amount, reference=str(allocation.payment_id),
+                                breakdown={"fees": allocation.fees, "interest": allocation.interest,
+                                           "principal": allocation.principal, "overpayment": allocation.overpayment})
     if before_bucket != account.bucket:
         events.emit_delinquency(account, as_of=account.last_accrual_date, previous_bucket=before_bucket,
                                 bucket=account.bucket, dpd=account.days_past_due)

@@ -196,3 +196,24 @@ def test_a_back_dated_payment_re_splits_a_later_one_and_announces_its_new_split(
     assert len(announced) == 1
     assert (announced[0]["interest"], announced[0]["principal"], announced[0]["reallocated"]) == ("92.12", "796.37", True)
     assert announced[0]["sequence"] == account(e.loan_id).sequence
+
+
+def test_returning_an_earlier_payment_re_splits_a_later_one_and_announces_it_to_both_services():
+    from common.bus.models import OutboxMessage
+
+    e = disbursed_event()
+    atomic(services.account_open, event=e)
+    earlier, later = str(uuid.uuid4()), str(uuid.uuid4())
+    pay(e.loan_id, "888.49", "2024-02-15", earlier)
+    assert pay(e.loan_id, "888.49", "2024-03-15", later).interest == Decimal("92.12")
+    before = set(OutboxMessage.objects.values_list("id", flat=True))
+    # when the earlier payment is returned
+    atomic(services.payment_reverse, payment_id=earlier, reason="NSF")
+    # then the later one pays two months of interest first, and both the payments service (allocated, newer
+    # sequence) and the loan's transaction list (reallocation of that payment) are told its new split
+    fresh = [m.body["payload"] for m in OutboxMessage.objects.exclude(id__in=before)]
+    allocated = [p for p in fresh if p.get("payment_id") == later]
+    listed = [p for p in fresh if p.get("kind") == "reallocation"]
+    assert [(p["interest"], p["principal"], p["reallocated"]) for p in allocated] == [("200.00", "688.49", True)]
+    assert [(p["reference"], p["breakdown"]["interest"], p["breakdown"]["principal"]) for p in listed] == [
+        (later, "200.00", "688.49")]

@@ -145,9 +145,13 @@ def transaction_posted_apply(*, payload: ev.TransactionPosted) -> None:
     fields = {"kind": payload.kind, "effective_date": date.fromisoformat(payload.effective_date),
               "amount": _d(payload.amount), "breakdown": dict(payload.breakdown), "reference": payload.reference or "",
               "sequence": payload.sequence, "derived": False}
+    if payload.kind == REALLOCATION and payload.reference:
+        _reallocation_apply(payload, fields)
+        return
     if payload.reference and payload.kind in DERIVED_KINDS:
-        # a row an earlier version derived (partial index ``loan_transaction_derived``: an empty lookup on an
-        # installation that never had one) is taken over, or dropped if the record is listed already (a
+        # a row listed before this record arrived (partial index ``loan_transaction_derived``: an empty lookup on
+        # an installation that never had one) — derived by an earlier version, or a re-split that overtook its
+        # payment — is taken over (a newer split kept), or dropped if the record is listed already (a
         # redelivery, or an old consumer that raced this one during the upgrade)
         derived = LoanTransaction.objects.filter(loan_id=payload.loan_id, kind=payload.kind,
                                                  reference=payload.reference, derived=True)
@@ -155,10 +159,28 @@ def transaction_posted_apply(*, payload: ev.TransactionPosted) -> None:
             if LoanTransaction.objects.filter(transaction_id=payload.transaction_id).exists():
                 derived.delete()
             else:
+                derived.filter(sequence__gt=payload.sequence).update(transaction_id=payload.transaction_id,
+                                                                     derived=False)
                 derived.update(transaction_id=payload.transaction_id, **fields)
             return
     row = LoanTransaction(tenant_id=require_tenant(), loan_id=payload.loan_id, transaction_id=payload.transaction_id,
                           **fields)
+    LoanTransaction.objects.bulk_create([row], ignore_conflicts=True)
+
+
+REALLOCATION = "reallocation"
+
+
+def _reallocation_apply(payload: ev.TransactionPosted, fields: dict) -> None:
+    """A payment the ledger re-split (a back-dated payment or a return before it): the listed payment takes the
+    new split if it is newer (sequence); a re-split that overtook the payment's own record (a retry reordered
+    them) is listed as the payment, ``derived``, for that record to take over."""
+    listed = LoanTransaction.objects.filter(loan_id=payload.loan_id, kind="payment", reference=payload.reference)
+    newer = {"amount": fields["amount"], "breakdown": fields["breakdown"], "sequence": fields["sequence"]}
+    if listed.filter(sequence__lt=payload.sequence).update(**newer) or listed.exists():
+        return
+    row = LoanTransaction(tenant_id=require_tenant(), loan_id=payload.loan_id, transaction_id=payload.transaction_id,
+                          **{**fields, "kind": "payment", "derived": True})
     LoanTransaction.objects.bulk_create([row], ignore_conflicts=True)
 
 

@@ -106,6 +106,27 @@ async def test_transactions_are_listed_once_from_the_ledgers_records(asgi_client
     assert straggler.outcome == "retired"          # acked, not dead-lettered as no_handler
 
 
+@pytest.mark.parametrize("order", ["payment first", "re-split first"])
+async def test_a_payment_the_ledger_re_split_is_listed_once_with_its_newest_split(asgi_client, admin, tenant,
+                                                                                 borrower_id, order):
+    payment_id = str(uuid.uuid4())
+    payment = {"sequence": 3, "transaction_id": "je-77", "kind": "payment", "effective_date": "2024-03-15",
+               "amount": "888.49", "reference": payment_id, "breakdown": {"interest": "200.00", "principal": "688.49"}}
+    resplit = {"sequence": 6, "transaction_id": "je-91", "kind": "reallocation", "effective_date": "2024-03-15",
+               "amount": "888.49", "reference": payment_id,
+               "breakdown": {"fees": "0.00", "interest": "92.12", "principal": "796.37", "overpayment": "0.00"}}
+    async with asgi_client as client:
+        _, loan = await active_loan(client, admin, borrower_id=borrower_id)
+        events = [payment, resplit] if order == "payment first" else [resplit, payment]
+        # when the payment's record and its re-split arrive (in either order), then both again
+        for event in events + events:
+            await sync_to_async(deliver)(tenant, "ledger.loan.transaction_posted.v1", {"loan_id": loan["id"], **event})
+        listed = await _get(client, admin, loan["id"], "/transactions")
+    # then the payment is listed once, by its own record, with the newest split
+    assert [(t["kind"], t["transaction_id"], t["breakdown"]["interest"], t["breakdown"]["principal"])
+            for t in listed["items"]] == [("payment", "je-77", "92.12", "796.37")]
+
+
 async def test_a_row_derived_by_an_earlier_version_is_taken_over_by_the_ledgers_record(asgi_client, admin, tenant,
                                                                                         borrower_id):
     from common.tenancy import tenant_context
@@ -211,11 +232,19 @@ async def test_what_an_accrual_run_posted_is_one_movement_of_the_loan_listed_onc
         # when its progress event arrives, and again under another event id (a chunk run twice)
         await sync_to_async(deliver)(tenant, "ledger.accrual_run.progressed.v1", event)
         await sync_to_async(deliver)(tenant, "ledger.accrual_run.progressed.v1", event)
+        # and runs that posted nothing for it (0.00; an older worker's entry without the field), then one in
+        # non-accrual (suspended interest)
+        for later, extra in (("2024-02-01", {"posted": "0.00"}), ("2024-02-02", {}),
+                             ("2024-02-03", {"posted": "3.33", "posted_kind": "accrual_suspended"})):
+            entry = {k: v for k, v in account.items() if k not in ("posted", "posted_kind")} | extra
+            await sync_to_async(deliver)(tenant, "ledger.accrual_run.progressed.v1", event | {
+                "run_id": str(uuid.uuid4()), "through": later, "accounts": [entry]})
         listed = (await client.get(f"{API}/loans/{loan['id']}/transactions", headers=admin)).json()
-    # then the loan's transactions show the run's accrual once, dated the run's day
-    accruals = [t for t in listed["items"] if t["kind"] == "accrual"]
-    assert [(t["effective_date"], t["amount"], t["breakdown"], t["reference"]) for t in accruals] == [
-        ("2024-01-31", "53.33", {"interest": "53.33"}, f"accrual_run:{run_id}")]
+    # then the loan's transactions show each run's accrual once, dated the run's day, and nothing for the others
+    accruals = [t for t in listed["items"] if t["kind"].startswith("accrual")]
+    assert [(t["kind"], t["effective_date"], t["amount"]) for t in accruals] == [
+        ("accrual", "2024-01-31", "53.33"), ("accrual_suspended", "2024-02-03", "3.33")]
+    assert (accruals[0]["breakdown"], accruals[0]["reference"]) == ({"interest": "53.33"}, f"accrual_run:{run_id}")
 
 
 def test_an_event_for_an_unknown_loan_is_not_acked_silently(tenant):

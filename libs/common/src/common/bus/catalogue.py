@@ -264,7 +264,9 @@ class TransactionPosted(LedgerPayload):
     transaction_id: str
     # disbursement | origination_fee | accrual | accrual_reversal | accrual_suspended (non-accrual: owed, not
     # income) | payment | late_fee | nsf_fee | reversal | non_accrual | non_accrual_cure (breakdown
-    # ``interest_suspended``: moved into or out of suspense) | charge_off | write_off
+    # ``interest_suspended``: moved into or out of suspense) | charge_off | write_off | reallocation (a payment
+    # re-split by a back-dated payment or a return before it: ``reference`` is the payment, ``breakdown`` its new
+    # split; the loan's listed payment takes it)
     kind: str
     effective_date: str
     amount: DecimalString
