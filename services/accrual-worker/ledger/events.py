@@ -12,6 +12,7 @@ from common.bus.catalogue import (
     BalanceChanged,
     Balances,
     DelinquencyChanged,
+    PaymentAllocated,
     TransactionPosted,
 )
 from common.bus.outbox import outbox_add
@@ -48,6 +49,17 @@ def emit_balance_changed(account: Account, cause: str) -> None:
         last_accrual_date=account.last_accrual_date.isoformat(), accrual_since=account.interest_since.isoformat(),
         interest_accrued_since=money(account, account.interest_posted_since), non_accrual=account.non_accrual,
         cause=cause, paid_off=account.status == PAID_OFF,
+    ))
+
+
+def emit_allocated(account: Account, allocation, *, reallocated: bool = False) -> None:
+    """A payment's split (an ``Allocation``); ``reallocated`` when a replay re-split it (the newer sequence wins)."""
+    places = account.places
+    outbox_add(PaymentAllocated(
+        loan_id=str(account.loan_id), sequence=account.sequence, payment_id=str(allocation.payment_id),
+        fees=fmt_money(allocation.fees, places), interest=fmt_money(allocation.interest, places),
+        principal=fmt_money(allocation.principal, places), overpayment=fmt_money(allocation.overpayment, places),
+        value_date=allocation.value_date.isoformat(), trace=allocation.trace, reallocated=reallocated,
     ))
 
 

@@ -159,8 +159,6 @@ def _legacy_history(account) -> bool:
 
 def _finish(account, state: engine.State, out: engine.Movements, before_bucket: str, adjustment: journal.Impact,
             effective: date, cause: str, *, reallocated: list[Allocation], legacy: bool = False) -> None:
-    from ledger.services import emit_allocated
-
     memo = {"cause": cause}
     if legacy:
         # a replay rebuilds under the current rule: the earlier rule's forgiveness is undone with the rest
@@ -175,7 +173,7 @@ def _finish(account, state: engine.State, out: engine.Movements, before_bucket: 
                                 effective_date=effective, amount=interest_delta,
                                 breakdown={"interest": interest_delta}, reference=f"reprocess:{cause}")
     for allocation in reallocated:      # the payments service and the loan's list show the latest split
-        emit_allocated(account, allocation, reallocated=True)
+        events.emit_allocated(account, allocation, reallocated=True)
         events.emit_transaction(account, kind="reallocation", effective_date=allocation.value_date,
                                 amount=allocation.amount, reference=str(allocation.payment_id),
                                 breakdown={"fees": allocation.fees, "interest": allocation.interest,
@@ -203,8 +201,6 @@ def restate(account, *, cause: str) -> journal.Impact:
 
 def rebuild_with_payment(account, *, payment_id, amount: Decimal, value_date: date) -> Allocation:
     """A payment dated before the account's last accrual day: applied as if it had arrived on time."""
-    from ledger.services import emit_allocated
-
     before_bucket, horizon, legacy = account.bucket, account.last_accrual_date, _legacy_history(account)
     ops, allocations = _live_ops(account)
     arrival = account.sequence
@@ -219,7 +215,7 @@ def rebuild_with_payment(account, *, payment_id, amount: Decimal, value_date: da
     allocation.arrival = arrival
     allocation.save(update_fields=["arrival"])
     post_payment(account, allocation)
-    emit_allocated(account, allocation)
+    events.emit_allocated(account, allocation)
     _finish(account, state, out, before_bucket, adjustment, value_date, "payment", reallocated=reallocated,
             legacy=legacy)
     return allocation

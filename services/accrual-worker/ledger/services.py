@@ -7,10 +7,8 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from common.bus.catalogue import LoanDisbursed, PaymentAllocated
-from common.bus.outbox import outbox_add
+from common.bus.catalogue import LoanDisbursed
 from common.finance import LoanTerms
-from common.finance._util import fmt_money
 from common.money import AmountError, parse_amount
 from django.db import transaction
 
@@ -86,16 +84,6 @@ def account_accrue(*, loan_id, through: date | str) -> Account:
     return account
 
 
-def emit_allocated(account: Account, allocation: Allocation, *, reallocated: bool = False) -> None:
-    places = account.places
-    outbox_add(PaymentAllocated(
-        loan_id=str(account.loan_id), sequence=account.sequence, payment_id=str(allocation.payment_id),
-        fees=fmt_money(allocation.fees, places), interest=fmt_money(allocation.interest, places),
-        principal=fmt_money(allocation.principal, places), overpayment=fmt_money(allocation.overpayment, places),
-        value_date=allocation.value_date.isoformat(), trace=allocation.trace, reallocated=reallocated,
-    ))
-
-
 def _allocation_of(payment_id) -> Allocation | None:
     # payment_id is unique: no ORDER BY (first() compiles one; this runs for every payment)
     return next(iter(Allocation.objects.filter(payment_id=payment_id)[:1]), None)
@@ -131,7 +119,7 @@ def payment_allocate(*, payment_id: str, loan_id: str, amount: str, currency: st
                                         value_date=value_date, result=result,
                                         interest_suspended=out.interest_suspended_paid[str(payment_id)])
     replay.post_payment(account, allocation)
-    emit_allocated(account, allocation)
+    events.emit_allocated(account, allocation)
     accounts.emit_delinquency_changes(account, out)
     events.emit_balance_changed(account, "payment")
     return allocation
