@@ -268,7 +268,9 @@ def process_chunk(*, run_id, through: date, index: int, lo: int, hi: int) -> int
                 summaries.append(rendered)
     if engine_ids:
         for account in _engine_rows(engine_ids, through):
-            summaries.append(json.dumps(events.account_summary(account, account.accrued), separators=(",", ":")))
+            # posted 0: the engine sent these accounts' accrual movements as transaction_posted already
+            summaries.append(json.dumps(events.account_summary(account, account.accrued, posted=Decimal(0)),
+                                        separators=(",", ":")))
     _post_summaries(tenant, "late_fee", sorted(fees), journal.fee_assessed)
     _post_summaries(tenant, "accrual", sorted(accrued), journal.accrual)
     _post_summaries(tenant, "accrual_suspended", sorted(suspended), journal.suspended_accrual)

@@ -236,6 +236,20 @@ def test_progress_events_carry_each_account_as_the_per_loan_path_renders_it():
     for summary in summaries:
         assert summary == _expected_summary(accounts[summary["loan_id"]], state_before, through), summary
     assert sum(Decimal(s["posted"]) > 0 for s in summaries) > 100
+    # and what the loans service will list for each loan — the movements the engine sent for the accounts it
+    # advanced, plus each account's ``posted`` — is exactly what the run accrued for it, counted once
+    listed = {}
+    for m in OutboxMessage.objects.exclude(id__in=before).filter(name=TransactionPosted.EVENT_TYPE):
+        if m.body["payload"]["kind"] in ("accrual", "accrual_suspended"):
+            loan = m.body["payload"]["loan_id"]
+            listed[loan] = listed.get(loan, Decimal(0)) + Decimal(m.body["payload"]["amount"])
+    for summary in summaries:
+        listed[summary["loan_id"]] = listed.get(summary["loan_id"], Decimal(0)) + Decimal(summary["posted"])
+    for loan_id, account in accounts.items():
+        last = state_before[loan_id][0]
+        accrued = sum(Accrual.objects.filter(account_id=account.id, reversed=False, accrual_date__gt=last)
+                      .values_list("amount", flat=True), Decimal(0))
+        assert listed.get(loan_id, Decimal(0)) == accrued, loan_id
     # and each bucket change is one delinquency event in the envelope every other event has
     change_rows = list(OutboxMessage.objects.exclude(id__in=before).filter(name=DelinquencyChanged.EVENT_TYPE))
     # (the raw bodies: exactly the keys outbox_add writes, nothing missing that validation would default)
