@@ -102,11 +102,6 @@ def non_accrual_rows(account, rows: list[engine.NonAccrualRow]) -> list[NonAccru
             for r in rows]
 
 
-def accrual_impact(row) -> journal.Impact:
-    """An accrual row's posting: income, or the memo pair for a day accrued in non-accrual."""
-    return journal.suspended_accrual(row.amount) if row.suspended else journal.accrual(row.amount)
-
-
 def non_accrual_impact(row) -> journal.Impact:
     """Entry moves the interest out of income into suspense; a cure moves it back. A row of the earlier rule
     (``legacy``) is what it posted: an entry reversed the interest and forgave it, a cure posted nothing."""
@@ -123,14 +118,13 @@ def persist_movements(account, out: engine.Movements) -> None:
             rows = [r for r in out.accruals if r.suspended is suspended]
             if not rows:
                 continue
-            total = sum((r.amount for r in rows), Decimal(0))
-            through = rows[-1].accrual_date
-            impact = journal.suspended_accrual(total) if suspended else journal.accrual(total)
-            journal.post(kind="accrual_suspended" if suspended else "accrual", effective_date=through, impact=impact,
+            total, through = sum((r.amount for r in rows), Decimal(0)), rows[-1].accrual_date
+            kind = journal.accrual_kind(suspended)
+            journal.post(kind=kind, effective_date=through, impact=journal.accrual(total, suspended=suspended),
                          account=account, memo={"from": rows[0].accrual_date.isoformat(), "through": through.isoformat(),
                                                 "days": len(rows)})
-            events.emit_transaction(account, kind="accrual_suspended" if suspended else "accrual",
-                                    effective_date=through, amount=total, breakdown={"interest": total})
+            events.emit_transaction(account, kind=kind, effective_date=through, amount=total,
+                                    breakdown={"interest": total})
     for fee in out.fees:
         Fee.objects.bulk_create(fee_rows(account, [fee]))
         journal.post(kind=fee.kind, effective_date=fee.assessed_on, impact=journal.fee_assessed(fee.amount),
@@ -144,9 +138,10 @@ def persist_movements(account, out: engine.Movements) -> None:
             kind = "non_accrual" if row.kind == "start" else "non_accrual_cure"
             journal.post(kind=kind, effective_date=row.effective_date, impact=non_accrual_impact(row),
                          account=account)
-            # what the borrower owes does not change: the interest moves between income and suspense
+            # what the borrower owes does not change: the interest moves between income and suspense (``kind``
+            # says which way; amounts travel unsigned)
             events.emit_transaction(account, kind=kind, effective_date=row.effective_date, amount=row.interest,
-                                    breakdown={"interest_suspended": row.interest if row.kind == "start" else -row.interest})
+                                    breakdown={"interest_suspended": row.interest})
 
 
 def emit_delinquency_changes(account, out: engine.Movements) -> None:

@@ -18,6 +18,7 @@ from common.bus.catalogue import (
 from common.bus.outbox import outbox_add
 from common.finance._util import fmt_money
 
+from ledger import journal
 from ledger.engine import PAID_OFF
 from ledger.models import Account
 
@@ -87,7 +88,7 @@ def account_summary(account: Account, accrued: Decimal, posted: Decimal = Decima
     return {
         "loan_id": str(account.loan_id), "sequence": account.sequence, "balances": balances_dict(account),
         "last_accrual_date": account.last_accrual_date.isoformat(), "accrued": money(account, accrued),
-        "posted": money(account, posted), "posted_kind": "accrual_suspended" if account.non_accrual else "accrual",
+        "posted": money(account, posted), "posted_kind": journal.accrual_kind(account.non_accrual),
         "days_past_due": account.days_past_due, "delinquency_bucket": account.bucket,
         "accrual_since": account.interest_since.isoformat(),
         "interest_accrued_since": money(account, account.interest_posted_since),

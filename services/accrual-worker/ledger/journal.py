@@ -34,13 +34,14 @@ def fee_assessed(amount: Decimal) -> Impact:
     return {FR: amount, FI: -amount}
 
 
-def accrual(amount: Decimal) -> Impact:
-    return {IR: amount, II: -amount}
+def accrual(amount: Decimal, *, suspended: bool = False) -> Impact:
+    """Interest accrued: income, or (``suspended``: accrued in non-accrual) owed but not income, memo only."""
+    return {SI: amount, SIC: -amount} if suspended else {IR: amount, II: -amount}
 
 
-def suspended_accrual(amount: Decimal) -> Impact:
-    """A day accrued in non-accrual: owed, not income (memo only)."""
-    return {SI: amount, SIC: -amount}
+def accrual_kind(suspended: bool) -> str:
+    """The journal entry's and the loan's movement's kind of an accrual."""
+    return "accrual_suspended" if suspended else "accrual"
 
 
 def non_accrual(interest: Decimal) -> Impact:

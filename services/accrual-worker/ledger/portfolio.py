@@ -21,6 +21,7 @@ chunk may run twice or concurrently with another run of the same tenant.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from datetime import date
@@ -272,8 +273,9 @@ def process_chunk(*, run_id, through: date, index: int, lo: int, hi: int) -> int
             summaries.append(json.dumps(events.account_summary(account, account.accrued, posted=Decimal(0)),
                                         separators=(",", ":")))
     _post_summaries(tenant, "late_fee", sorted(fees), journal.fee_assessed)
-    _post_summaries(tenant, "accrual", sorted(accrued), journal.accrual)
-    _post_summaries(tenant, "accrual_suspended", sorted(suspended), journal.suspended_accrual)
+    for in_suspense, rows in ((False, accrued), (True, suspended)):
+        _post_summaries(tenant, journal.accrual_kind(in_suspense), sorted(rows),
+                        functools.partial(journal.accrual, suspended=in_suspense))
 
     # The run row is the one row every chunk of the run writes, and its lock is held until commit: take it
     # last, with everything costly done before — the progress event rendered (the accounts' summaries come

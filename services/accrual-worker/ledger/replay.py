@@ -99,8 +99,8 @@ def _reconcile(account, out: engine.Movements, *, skip_fee_payment: str | None =
     fresh = [r for d, r in new.items() if d not in old or not _same_accrual(old[d], r)]
     Accrual.objects.filter(id__in=[r.id for r in stale]).update(reversed=True)
     Accrual.objects.bulk_create(accounts.accrual_rows(account, fresh))
-    impacts += [journal.negate(accounts.accrual_impact(r)) for r in stale]
-    impacts += [accounts.accrual_impact(r) for r in fresh]
+    impacts += [journal.accrual(-r.amount, suspended=r.suspended) for r in stale]
+    impacts += [journal.accrual(r.amount, suspended=r.suspended) for r in fresh]
 
     def fee_key(f):
         return (f.kind, f.installment_number, str(f.payment_id) if f.payment_id else None, f.assessed_on, f.amount)
@@ -157,13 +157,37 @@ def _legacy_history(account) -> bool:
     return NonAccrual.objects.filter(account=account, legacy=True, reversed=False).exists()
 
 
-def _finish(account, state: engine.State, out: engine.Movements, before_bucket: str, adjustment: journal.Impact,
-            effective: date, cause: str, *, reallocated: list[Allocation], legacy: bool = False) -> None:
+@dataclass
+class _Rebuilt:
+    out: engine.Movements
+    adjustment: journal.Impact          # the subledger's and the later payments' difference, one reprocess entry
+    reallocated: list[Allocation]       # later payments the rebuild split differently
+    before_bucket: str
+    legacy: bool                        # it undid history of the earlier non-accrual rule
+
+
+def _rebuild(account, ops: list[_Op], allocations: list[Allocation], horizon: date, *,
+             skip_fee_payment: str | None = None) -> _Rebuilt:
+    """The account replayed from its opening through ``horizon`` with ``ops``: the subledger and the later
+    payments reconciled with the result, the account's state stored. The caller posts what is new, then
+    ``_finish``."""
+    before_bucket, legacy = account.bucket, _legacy_history(account)     # before _reconcile reverses those rows
+    state, out = _replay(account, ops, horizon)
+    reallocation, reallocated = _reallocate(account, allocations, out)
+    adjustment = journal.combine([_reconcile(account, out, skip_fee_payment=skip_fee_payment), reallocation])
+    accounts.store(account, state)
+    return _Rebuilt(out, adjustment, reallocated, before_bucket, legacy)
+
+
+def _finish(account, rebuilt: _Rebuilt, effective: date, cause: str) -> None:
+    """Post the rebuild's difference and announce it: the interest it changes, the later payments' new
+    splits, the delinquency change, the balances."""
     memo = {"cause": cause}
-    if legacy:
+    if rebuilt.legacy:
         # a replay rebuilds under the current rule: the earlier rule's forgiveness is undone with the rest
         memo["restated_legacy_non_accrual"] = True
         log.warning("ledger.legacy_non_accrual_restated", loan_id=str(account.loan_id), cause=cause)
+    adjustment = rebuilt.adjustment
     journal.post(kind="reprocess", effective_date=effective, impact=adjustment, account=account, memo=memo)
     # interest charged to the borrower: income plus the memo contra (a move between the two, non-accrual or
     # a payment of suspended interest, changes neither what is charged nor this sum)
@@ -172,14 +196,14 @@ def _finish(account, state: engine.State, out: engine.Movements, before_bucket: 
         events.emit_transaction(account, kind="accrual" if interest_delta > 0 else "accrual_reversal",
                                 effective_date=effective, amount=interest_delta,
                                 breakdown={"interest": interest_delta}, reference=f"reprocess:{cause}")
-    for allocation in reallocated:      # the payments service and the loan's list show the latest split
+    for allocation in rebuilt.reallocated:      # the payments service and the loan's list show the latest split
         events.emit_allocated(account, allocation, reallocated=True)
         events.emit_transaction(account, kind="reallocation", effective_date=allocation.value_date,
                                 amount=allocation.amount, reference=str(allocation.payment_id),
                                 breakdown={"fees": allocation.fees, "interest": allocation.interest,
                                            "principal": allocation.principal, "overpayment": allocation.overpayment})
-    if before_bucket != account.bucket:
-        events.emit_delinquency(account, as_of=account.last_accrual_date, previous_bucket=before_bucket,
+    if rebuilt.before_bucket != account.bucket:
+        events.emit_delinquency(account, as_of=account.last_accrual_date, previous_bucket=rebuilt.before_bucket,
                                 bucket=account.bucket, dpd=account.days_past_due)
     events.emit_balance_changed(account, cause)
 
@@ -188,53 +212,39 @@ def restate(account, *, cause: str) -> journal.Impact:
     """Rebuild the account under the current rules with nothing new (an upgrade's correction, e.g. history of
     the earlier non-accrual rule): the difference is one ``reprocess`` entry and the balances are reported.
     Returns the difference (empty when the account already was what the rules give)."""
-    before_bucket, legacy = account.bucket, _legacy_history(account)
     ops, allocations = _live_ops(account)
-    state, out = _replay(account, ops, account.last_accrual_date)
-    reallocation, reallocated = _reallocate(account, allocations, out)
-    adjustment = journal.combine([_reconcile(account, out), reallocation])
-    accounts.store(account, state)
-    _finish(account, state, out, before_bucket, adjustment, account.last_accrual_date, cause,
-            reallocated=reallocated, legacy=legacy)
-    return {gl: amount for gl, amount in adjustment.items() if amount}
+    rebuilt = _rebuild(account, ops, allocations, account.last_accrual_date)
+    _finish(account, rebuilt, account.last_accrual_date, cause)
+    return {gl: amount for gl, amount in rebuilt.adjustment.items() if amount}
 
 
 def rebuild_with_payment(account, *, payment_id, amount: Decimal, value_date: date) -> Allocation:
     """A payment dated before the account's last accrual day: applied as if it had arrived on time."""
-    before_bucket, horizon, legacy = account.bucket, account.last_accrual_date, _legacy_history(account)
     ops, allocations = _live_ops(account)
     arrival = account.sequence
     ops.append(_Op(value_date, 0, arrival, "pay", str(payment_id), amount))
-    state, out = _replay(account, ops, horizon)
-    reallocation, reallocated = _reallocate(account, allocations, out)
-    adjustment = journal.combine([_reconcile(account, out), reallocation])
-    accounts.store(account, state)
+    rebuilt = _rebuild(account, ops, allocations, account.last_accrual_date)
     allocation = save_allocation(account, payment_id=payment_id, amount=amount, currency=account.currency,
-                                 value_date=value_date, result=out.allocations[str(payment_id)],
-                                 interest_suspended=out.interest_suspended_paid[str(payment_id)])
+                                 value_date=value_date, result=rebuilt.out.allocations[str(payment_id)],
+                                 interest_suspended=rebuilt.out.interest_suspended_paid[str(payment_id)])
     allocation.arrival = arrival
     allocation.save(update_fields=["arrival"])
     post_payment(account, allocation)
     events.emit_allocated(account, allocation)
-    _finish(account, state, out, before_bucket, adjustment, value_date, "payment", reallocated=reallocated,
-            legacy=legacy)
+    _finish(account, rebuilt, value_date, "payment")
     return allocation
 
 
 def rebuild_without_payment(account, *, allocation: Allocation, reason: str, on: date) -> Allocation:
     """A returned payment: its exact reversal, the account rebuilt without it, then the NSF fee if any."""
-    before_bucket, legacy = account.bucket, _legacy_history(account)
     horizon = max(on, account.last_accrual_date)
     pid = str(allocation.payment_id)
     ops, allocations = _live_ops(account, skip_payment=pid)
     ops.append(_Op(horizon, 1, 0, "nsf", pid))
-    state, out = _replay(account, ops, horizon)
-    reallocation, reallocated = _reallocate(account, allocations, out)
-    adjustment = journal.combine([_reconcile(account, out, skip_fee_payment=pid), reallocation])
-    nsf = [f for f in out.fees if f.kind == Fee.NSF and str(f.payment_id) == pid]
+    rebuilt = _rebuild(account, ops, allocations, horizon, skip_fee_payment=pid)
+    nsf = [f for f in rebuilt.out.fees if f.kind == Fee.NSF and str(f.payment_id) == pid]
     allocation.reversed, allocation.reversed_on, allocation.reversal_reason = True, horizon, reason[:255]
     allocation.save(update_fields=["reversed", "reversed_on", "reversal_reason"])
-    accounts.store(account, state)
     journal.post(kind="reversal", effective_date=allocation.value_date, impact=journal.negate(payment_impact(allocation)),
                  account=account, reference=pid, memo={"reason": reason})
     events.emit_transaction(account, kind="reversal", effective_date=allocation.value_date, amount=-allocation.amount,
@@ -256,6 +266,5 @@ def rebuild_without_payment(account, *, allocation: Allocation, reason: str, on:
         principal=fmt_money(allocation.principal, places), overpayment=fmt_money(allocation.overpayment, places),
         nsf_fee=fmt_money(nsf_amount, places),
     ))
-    _finish(account, state, out, before_bucket, adjustment, allocation.value_date, "reversal",
-            reallocated=reallocated, legacy=legacy)
+    _finish(account, rebuilt, allocation.value_date, "reversal")
     return allocation

@@ -58,3 +58,13 @@ def bulk_open(events: list[LoanDisbursed]) -> list:
     rows = [row for account, e in zip(accounts, events, strict=True) for row in installment_rows(account, e.schedule)]
     Installment.objects.bulk_create(rows, batch_size=5000)
     return accounts
+
+
+def gl_sums(lines) -> dict:
+    """The debit-positive balance of each general-ledger account over these journal lines (zeros dropped)."""
+    from decimal import Decimal
+
+    out: dict = {}
+    for gl_account, debit, credit in lines.values_list("gl_account", "debit", "credit"):
+        out[gl_account] = out.get(gl_account, Decimal(0)) + debit - credit
+    return {k: v for k, v in out.items() if v}

@@ -23,15 +23,17 @@ def tenants(monkeypatch):
     for tenant in ("tokyo", "la", "london"):          # london: not listed, the default zone (UTC)
         with tenant_context(tenant), transaction.atomic():
             bulk_open([disbursed_event()])
-    sent = []
-    monkeypatch.setattr(tasks.run_daily, "apply_async", lambda args, headers: sent.append([headers[TENANT_HEADER],
-                                                                                            args[0]]))
-    return sent
 
 
 def dispatch_at(monkeypatch, at: datetime, through=None):
+    """What one dispatch sent (the run_daily commands), checked equal to what it reports."""
+    sent = []
     monkeypatch.setattr(tasks, "_now", lambda: at)
-    return tasks.dispatch_daily(through)
+    monkeypatch.setattr(tasks.run_daily, "apply_async", lambda args, headers: sent.append([headers[TENANT_HEADER],
+                                                                                            args[0]]))
+    reported = tasks.dispatch_daily(through)
+    assert reported == sent
+    return sent
 
 
 def run(tenant, day, status="completed", started_at=None):
@@ -48,7 +50,7 @@ def test_each_tenant_runs_its_own_latest_closed_business_date(monkeypatch, tenan
     # when beat dispatches for tenants that never ran
     sent = dispatch_at(monkeypatch, AT)
     # then Tokyo and London close the 24th; Los Angeles, whose 24th is not over, the 23rd
-    assert sent == tenants == [["la", "2026-11-23"], ["london", "2026-11-24"], ["tokyo", "2026-11-24"]]
+    assert sent == [["la", "2026-11-23"], ["london", "2026-11-24"], ["tokyo", "2026-11-24"]]
 
 
 def test_a_day_closes_at_the_local_closing_hour_and_runs_once(monkeypatch, tenants):

@@ -18,7 +18,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from ledger import accounts, engine, events, journal, services
 from ledger.models import Account, Accrual, Allocation, JournalEntry, JournalLine, NonAccrual
-from tests.factories import disbursed_event
+from tests.factories import disbursed_event, gl_sums
 
 pytestmark = pytest.mark.django_db(transaction=True)
 T = "cashbasis"
@@ -51,10 +51,7 @@ def pay(loan_id, amount, value_date, payment_id=None) -> Allocation:
 
 
 def gl(loan_id) -> dict[str, Decimal]:
-    out: dict[str, Decimal] = {}
-    for line in JournalLine.objects.filter(entry__account=account(loan_id)):
-        out[line.gl_account] = out.get(line.gl_account, Decimal(0)) + line.debit - line.credit
-    return {k: v for k, v in out.items() if v}
+    return gl_sums(JournalLine.objects.filter(entry__account=account(loan_id)))
 
 
 def owed(loan_id) -> dict[str, str]:

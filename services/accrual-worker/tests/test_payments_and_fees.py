@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, connections, transaction
 from ledger import services
 from ledger.errors import AccountNotOpen
 from ledger.models import Account, Accrual, Allocation, Fee, JournalLine
-from tests.factories import disbursed_event
+from tests.factories import disbursed_event, gl_sums
 
 pytestmark = pytest.mark.django_db(transaction=True)
 T = "acme"
@@ -37,12 +37,7 @@ def state(loan_id):
 
 
 def gl_balances(loan_id):
-    a = account(loan_id)
-    lines = JournalLine.objects.filter(entry__account=a)
-    out = {}
-    for line in lines:
-        out[line.gl_account] = out.get(line.gl_account, Decimal(0)) + line.debit - line.credit
-    return {k: v for k, v in out.items() if v}
+    return gl_sums(JournalLine.objects.filter(entry__account=account(loan_id)))
 
 
 def pay(loan_id, amount, value_date, payment_id=None, currency="USD"):

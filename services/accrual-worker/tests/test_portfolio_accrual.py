@@ -16,7 +16,7 @@ from common.tenancy import tenant_context
 from django.db import connection, transaction
 from ledger import events, portfolio, services
 from ledger.models import Account, Accrual, AccrualRun, Fee, JournalEntry, JournalLine
-from tests.factories import bulk_open, disbursed_event
+from tests.factories import bulk_open, disbursed_event, gl_sums
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -157,11 +157,7 @@ def test_portfolio_and_per_loan_accrual_post_identical_rows_for_a_thousand_mixed
     # ledger account, income and the memo pair alike, by the same amounts
 
     def moved(tenant):
-        out = {}
-        for gl_account, debit, credit in JournalLine.objects.filter(
-                entry__tenant_id=tenant, entry__id__gt=journal_from).values_list("gl_account", "debit", "credit"):
-            out[gl_account] = out.get(gl_account, Decimal(0)) + debit - credit
-        return {k: v for k, v in out.items() if v}
+        return gl_sums(JournalLine.objects.filter(entry__tenant_id=tenant, entry__id__gt=journal_from))
 
     assert moved("bulk") == moved("perloan")
     assert moved("bulk")["suspended_interest"] > 0

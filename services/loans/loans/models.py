@@ -169,7 +169,8 @@ class LoanTransaction(TenantModel):
     class Meta:
         ordering = ["effective_date", "sequence", "created_at"]
         constraints = [models.UniqueConstraint(fields=["tenant_id", "transaction_id"], name="loan_transaction_once")]
-        # the legacy derived rows only (loans.projection.transaction_posted_apply looks them up)
+        # the rows listed before their ledger record (derived by an earlier version, or a re-split that overtook
+        # its payment) only: loans.projection.transaction_posted_apply looks them up
         indexes = [models.Index(fields=["loan", "kind", "reference"], condition=Q(derived=True),
                                 name="loan_transaction_derived")]
 

@@ -226,7 +226,7 @@ async def payment_return(*, payment_id: uuid.UUID, reason: str) -> Payment:
 
 
 def payment_allocate_tx(*, payment_id: uuid.UUID, fees: Decimal, interest: Decimal, principal: Decimal,
-                        overpayment: Decimal, trace: list, sequence: int | None = None) -> Transition:
+                        overpayment: Decimal, trace: list, sequence: int) -> Transition:
     """Record the ledger's breakdown; ``settled → allocated``. A returned payment keeps its status
     (the reversal command is on its way) but still records what had been allocated. An allocated payment
     takes a newer breakdown (the ledger re-split it: a back-dated payment or a return before it), never an
@@ -235,7 +235,7 @@ def payment_allocate_tx(*, payment_id: uuid.UUID, fees: Decimal, interest: Decim
     fields = {"allocated_fees": fees, "allocated_interest": interest, "allocated_principal": principal,
               "allocated_overpayment": overpayment, "allocation_trace": trace, "allocation_sequence": sequence}
     if payment.has_allocation:
-        if sequence is None or sequence <= (payment.allocation_sequence or 0):
+        if sequence <= (payment.allocation_sequence or 0):      # rows allocated before 0003 have none
             return Transition(payment, applied=False)
         _move(payment, payment.status, **fields)
         log.info("payment.reallocated", payment_id=str(payment_id), sequence=sequence)

@@ -53,10 +53,11 @@ def time_zone_of(tenant: str) -> ZoneInfo:
     return table.get(tenant, default)
 
 
+def local_time(tenant: str, at: datetime | None = None) -> datetime:
+    """The tenant's clock at ``at`` (default: now)."""
+    return (at or datetime.now(UTC)).astimezone(time_zone_of(tenant))
+
+
 def business_date(tenant: str, at: datetime | None = None) -> date:
     """The tenant's date at ``at`` (default: now)."""
-    return (at or datetime.now(UTC)).astimezone(time_zone_of(tenant)).date()
-
-
-def local_time(tenant: str, at: datetime | None = None) -> datetime:
-    return (at or datetime.now(UTC)).astimezone(time_zone_of(tenant))
+    return local_time(tenant, at).date()
