@@ -91,16 +91,29 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def postgres_cpu_seconds() -> float:
-    """CPU of every postgres process (the server is shared: includes other users' load)."""
+def server_cpu_seconds(command: str) -> float:
+    """CPU of every process whose command name is ``command`` (``postgres``, ``beam.smp`` for RabbitMQ).
+    The servers are shared: this includes other users' load on them."""
     total = 0.0
+    marker = f"({command})"
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 stat = Path(f"/proc/{entry}/stat").read_text()
-                if "(postgres)" in stat:
+                if marker in stat:
                     f = stat.rsplit(")", 1)[1].split()
                     total += (int(f[11]) + int(f[12])) / CLK_TCK
             except (OSError, IndexError, ValueError):
                 continue
     return total
+
+
+def postgres_cpu_seconds() -> float:
+    return server_cpu_seconds("postgres")
+
+
+def host_cpu_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole host since boot, all cores (``/proc/stat``)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]           # idle + iowait
+    return (sum(fields) - idle) / CLK_TCK, sum(fields) / CLK_TCK

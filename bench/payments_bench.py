@@ -151,6 +151,8 @@ async def run_rate(stack, client, pool, loan_ids, rate: float, duration: float, 
 
     cpu_before = {p.name: benchlib.cpu_seconds(p.popen.pid) for p in stack.procs}
     pg_before = benchlib.postgres_cpu_seconds()
+    mq_before = benchlib.server_cpu_seconds("beam.smp")
+    me_before, host_before = sum(os.times()[:2]), benchlib.host_cpu_seconds()
     started = time.monotonic()
     poll = asyncio.create_task(poller())
     tasks = []
@@ -166,6 +168,12 @@ async def run_rate(stack, client, pool, loan_ids, rate: float, duration: float, 
     cpu = {name: round(benchlib.cpu_seconds(p.popen.pid) - cpu_before[name], 2)
            for name, p in ((p.name, p) for p in stack.procs)}
     cpu["postgresql (all)"] = round(benchlib.postgres_cpu_seconds() - pg_before, 2)
+    cpu["rabbitmq"] = round(benchlib.server_cpu_seconds("beam.smp") - mq_before, 2)
+    # Not in the budget: this load generator and its poller; the host's busy share tells whether the
+    # cores were saturated (1.0 = both busy all the time).
+    load_generator_s = round(sum(os.times()[:2]) - me_before, 2)
+    host_after = benchlib.host_cpu_seconds()
+    host_busy = round((host_after[0] - host_before[0]) / max(1e-9, host_after[1] - host_before[1]), 2)
 
     # cross-check a sample on the public API
     sample = list(done)[:5]
@@ -174,8 +182,8 @@ async def run_rate(stack, client, pool, loan_ids, rate: float, duration: float, 
         assert r.status_code == 200 and r.json()["status"] == "allocated", r.text
 
     lat = [done[k] - sent[k] for k in done if k in sent]
-    # The CPU budget: ms of CPU per allocated payment in each process (PostgreSQL included, this load
-    # generator and its poller not), and the rate these cores could carry at that cost.
+    # The CPU budget: ms of CPU per allocated payment in each process (PostgreSQL and RabbitMQ included,
+    # this load generator and its poller not), and the rate these cores could carry at that cost.
     per_payment = {name: round(seconds * 1000 / len(lat), 2) for name, seconds in cpu.items() if lat and seconds}
     per_payment_total = round(sum(per_payment.values()), 1)
     finished = sorted(done.values())
@@ -193,6 +201,7 @@ async def run_rate(stack, client, pool, loan_ids, rate: float, duration: float, 
         "cpu_seconds": dict(sorted(cpu.items(), key=lambda kv: -kv[1])),
         "cpu_ms_per_payment": dict(sorted(per_payment.items(), key=lambda kv: -kv[1])),
         "cpu_ms_per_payment_total": per_payment_total,
+        "load_generator_cpu_s": load_generator_s, "host_busy_share": host_busy,
         "cpu_bound_ceiling_per_s": round((os.cpu_count() or 1) * 1000 / per_payment_total, 1) if per_payment_total else None,
     }
 
@@ -225,7 +234,7 @@ async def bench(args) -> dict:
                       f"p95 {row['p95_s']:.3f}s  p99 {row['p99_s']:.3f}s  errors {row['errors']}  "
                       f"late {row['not_allocated_within_timeout']}", flush=True)
                 print(f"         CPU per payment {row['cpu_ms_per_payment_total']} ms (cores allow "
-                      f"~{row['cpu_bound_ceiling_per_s']}/s): {top}", flush=True)
+                      f"~{row['cpu_bound_ceiling_per_s']}/s; host busy {row['host_busy_share']:.0%}): {top}", flush=True)
                 if row["p99_s"] > args.give_up or row["not_allocated_within_timeout"] > row["offered"] / 2:
                     print(f"fell over at {rate}/s: stopping here", flush=True)
                     break
