@@ -80,7 +80,7 @@ def store(account, state: engine.State) -> None:
     """Write the state back and bump the sequence (every change is a new sequence number)."""
     for name in STATE_FIELDS:
         setattr(account, name, getattr(state, name))
-    account.oldest_unpaid_due = engine.oldest_unpaid_due(rules_of(account), state.paid_toward_schedule)
+    account.oldest_unpaid_due = engine.oldest_unpaid_due(rules_of(account), state)
     account.sequence += 1
     # Only what a step changes: a full save() re-serialised and rewrote the terms and the whole schedule
     # (JSON, hundreds of installments) on every payment — the largest part of an allocation's CPU (py-spy).

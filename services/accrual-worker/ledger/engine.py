@@ -120,19 +120,34 @@ class Movements:
     interest_suspended_paid: dict[str, Decimal] = field(default_factory=dict)
 
 
-def oldest_unpaid_due(rules: Rules, paid_toward_schedule: Decimal) -> date | None:
-    """Due date of the oldest installment not fully paid (payments pay installments oldest first)."""
-    index = bisect.bisect_right(rules.cumulative_totals, paid_toward_schedule)
-    return rules.due_dates[index] if index < len(rules.due_dates) else None
+def first_unpaid(rules: Rules, state: State) -> int | None:
+    """Index of the oldest installment not fully paid, or None when every one is.
+
+    Payments pay installments oldest first, by the running total of what they paid toward the schedule.
+    The last installment is the remainder: it stays unpaid while any principal or interest is owed. A
+    borrower who paid late paid more interest than the schedule shows, so reaching the schedule's total
+    does not repay the loan; at maturity the whole balance is due, and it ages from the maturity date."""
+    index = bisect.bisect_right(rules.cumulative_totals, state.paid_toward_schedule)
+    if index < len(rules.due_dates):
+        return index
+    if rules.due_dates and state.principal + state.interest + state.interest_suspended > 0:
+        return len(rules.due_dates) - 1
+    return None
 
 
-def days_past_due(rules: Rules, paid_toward_schedule: Decimal, as_of: date) -> int:
-    due = oldest_unpaid_due(rules, paid_toward_schedule)
+def oldest_unpaid_due(rules: Rules, state: State) -> date | None:
+    """Due date of the oldest installment not fully paid (``first_unpaid``)."""
+    index = first_unpaid(rules, state)
+    return rules.due_dates[index] if index is not None else None
+
+
+def days_past_due(rules: Rules, state: State, as_of: date) -> int:
+    due = oldest_unpaid_due(rules, state)
     return max(0, (as_of - due).days) if due is not None else 0
 
 
 def _set_delinquency(state: State, rules: Rules, as_of: date, out: Movements) -> None:
-    dpd = days_past_due(rules, state.paid_toward_schedule, as_of) if state.status == OPEN else 0
+    dpd = days_past_due(rules, state, as_of) if state.status == OPEN else 0
     bucket = delinquency_bucket(dpd)
     if bucket != state.bucket:
         out.delinquency.append(DelinquencyChange(as_of, state.bucket, bucket, dpd))
@@ -191,7 +206,7 @@ def _restart_clock(state: State, rules: Rules, on: date) -> None:
 
 
 def non_accrual_date(state: State, rules: Rules) -> date | None:
-    due = oldest_unpaid_due(rules, state.paid_toward_schedule)
+    due = oldest_unpaid_due(rules, state)
     return due + timedelta(days=rules.non_accrual_after_days) if due is not None else None
 
 
@@ -218,8 +233,8 @@ def advance(state: State, rules: Rules, to: date, out: Movements) -> None:
 def _assess_late_fees(state: State, rules: Rules, start: date, to: date, out: Movements) -> None:
     if rules.late_fee <= 0:
         return
-    first_unpaid = bisect.bisect_right(rules.cumulative_totals, state.paid_toward_schedule)
-    for index in range(first_unpaid, len(rules.due_dates)):
+    first = first_unpaid(rules, state)
+    for index in range(len(rules.due_dates) if first is None else first, len(rules.due_dates)):
         chargeable = rules.due_dates[index] + timedelta(days=rules.grace_days + 1)
         if chargeable > to:
             break

@@ -93,7 +93,7 @@ WITH ins AS (
            greatest(i.due_date + a.grace_days + 1, a.last_accrual_date + 1), a.late_fee, false
       FROM ledger_account a JOIN ledger_installment i ON i.account_id = a.id
      WHERE {SCOPE} AND a.late_fee > 0 AND a.oldest_unpaid_due + a.grace_days + 1 <= %(through)s
-       AND i.cumulative_total > a.paid_toward_schedule
+       AND i.due_date >= a.oldest_unpaid_due         -- unpaid: the oldest unpaid one and every later one
        AND i.due_date + a.grace_days + 1 <= %(through)s
     ORDER BY a.id, i.number
     ON CONFLICT (account_id, installment_number) WHERE kind = 'late_fee' AND NOT reversed DO NOTHING
