@@ -129,6 +129,27 @@ def test_a_back_dated_payment_re_splits_a_later_one_as_its_payment_shows(stack):
     assert rows[0]["breakdown"]["principal"] == second["principal"]
 
 
+def test_a_returned_payoff_reopens_the_loan_and_it_can_be_paid_off_again(stack):
+    # given oracle A paid off in one payment on its first due date (10,000.00 + one month's 100.00)
+    c = client(f"e2e-{uuid.uuid4().hex[:6]}")
+    loan = active_loan(stack, c, ORACLES[0])
+    loan_url = f"{stack.url('loans')}/api/v1/loans/{loan['id']}"
+    payoff = pay(stack, c, loan["id"], "10100.00", "2024-02-15")
+    assert payoff["status"] == "allocated"
+    wait_for(lambda: c.get(loan_url).json(), lambda x: x["status"] == "paid_off", timeout=30)
+    # when that payment is returned (NSF)
+    returned = c.post(f"{stack.url('payments')}/api/v1/payments/{payoff['id']}/return", json={"reason": "NSF"})
+    assert returned.status_code == 200, returned.text
+    # then the loan owes the principal and interest again and is active (payable) again
+    reopened = wait_for(lambda: c.get(loan_url).json(), lambda x: x["status"] == "active", timeout=30)
+    assert Decimal(reopened["balances"]["principal"]) == Decimal("10000.00")
+    # and a new payoff pays it off again
+    again = pay(stack, c, loan["id"], reopened["balances"]["total"], "2024-02-15")
+    assert again["status"] == "allocated", again
+    final = wait_for(lambda: c.get(loan_url).json(), lambda x: x["status"] == "paid_off", timeout=30)
+    assert all(Decimal(v) == 0 for v in final["balances"].values())
+
+
 def test_payment_retry_with_the_same_key_is_not_a_second_payment(stack):
     c = client(f"e2e-{uuid.uuid4().hex[:6]}")
     loan = active_loan(stack, c, ORACLES[0])

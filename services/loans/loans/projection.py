@@ -5,7 +5,8 @@ Each that changes the loan locks its row first, so events about one loan apply o
 transaction's listing needs no lock: it is keyed by the ledger's transaction id). Balances carry the
 ledger's per-account ``sequence``: an event not newer than the one applied last is stale and ignored.
 Days past due has its own sequence (both ``balance_changed`` and ``delinquency_changed`` carry it).
-State moves are guarded: ``paid_off`` only from active/defaulted, ``defaulted`` only from active.
+State moves are guarded: ``paid_off`` only from active/defaulted, ``defaulted`` only from active, and a
+paid-off loan that owes again (its payoff payment was returned) is ``active`` again (``reopened``).
 """
 
 from __future__ import annotations
@@ -99,6 +100,17 @@ def _maybe_paid_off(loan: Loan, as_of: date) -> None:
         outbox_add(ev.LoanPaidOff(loan_id=str(loan.id), status=loan.status, as_of=as_of.isoformat()))
 
 
+def _maybe_reopen(loan: Loan, as_of: date, cause: str) -> None:
+    """The ledger says a paid-off loan owes again (the payment that paid it off was returned, or re-split by a
+    back-dated one): it is active again, so it can be paid, ages and may default, as in Fineract or Mambu when
+    the closing repayment is undone."""
+    if loan.status == LoanStatus.PAID_OFF and loan.balance_total > 0:
+        loan.status, loan.paid_off_at = LoanStatus.ACTIVE, None
+        outbox_add(ev.LoanReopened(loan_id=str(loan.id), status=loan.status, as_of=as_of.isoformat(),
+                                   balance_total=str(loan.balance_total), cause=cause))
+        log.info("loan.reopened", loan_id=str(loan.id), balance_total=str(loan.balance_total), cause=cause)
+
+
 def balance_changed_apply(*, payload: ev.BalanceChanged, as_of: date) -> bool:
     """Apply a balance change unless stale; ``paid_off`` → loan paid off; past the threshold → defaulted."""
     loan = _lock(payload.loan_id)
@@ -113,6 +125,7 @@ def balance_changed_apply(*, payload: ev.BalanceChanged, as_of: date) -> bool:
     if payload.paid_off:
         _maybe_paid_off(loan, as_of)
     else:
+        _maybe_reopen(loan, as_of, payload.cause)
         _maybe_default(loan, as_of)
     loan.save(update_fields=PROJECTED_FIELDS)
     return True

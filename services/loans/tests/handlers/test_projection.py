@@ -51,6 +51,30 @@ async def test_paid_off_balance_pays_the_loan_off_once(asgi_client, admin, tenan
     assert [e["body"]["payload"]["loan_id"] for e in events] == [loan["id"]]
 
 
+async def test_a_paid_off_loan_that_owes_again_is_active_again_and_can_default(asgi_client, admin, tenant,
+                                                                               borrower_id):
+    # given a loan paid off (sequence 7), on a product that defaults after 30 days past due
+    async with asgi_client as client:
+        _, loan = await active_loan(client, admin, borrower_id=borrower_id, default_after_days=30)
+        deliver_ = sync_to_async(deliver)
+        await deliver_(tenant, BALANCE, changed(loan["id"], 7, "0.00", paid_off=True))
+        # when its payoff payment is returned: the ledger reverses it and charges an NSF fee (sequence 8), and a
+        # stale copy of the paid-off change arrives again
+        await deliver_(tenant, BALANCE, changed(loan["id"], 8, "913.49", "0.00", "25.00", dpd=12, cause="reversal"))
+        await deliver_(tenant, BALANCE, changed(loan["id"], 7, "0.00", paid_off=True))
+        reopened = await _get(client, admin, loan["id"])
+        # and it then ages past the threshold
+        await deliver_(tenant, "ledger.loan.delinquency_changed.v1", delinquency(loan["id"], 9, 31))
+        defaulted = await _get(client, admin, loan["id"])
+    # then it is active again, owing the returned principal and the fee, and defaults like any other loan
+    assert reopened["status"] == "active" and reopened["balances"]["total"] == "938.49"
+    assert reopened["days_past_due"] == 12
+    assert defaulted["status"] == "defaulted"
+    events = await sync_to_async(outbox)(tenant, "loans.loan.reopened.v1")
+    assert [(e["body"]["payload"]["balance_total"], e["body"]["payload"]["cause"]) for e in events] == \
+        [("938.49", "reversal")]
+
+
 async def test_days_past_due_past_the_threshold_defaults_the_loan(asgi_client, admin, tenant, borrower_id):
     # given a product that defaults after 30 days past due
     async with asgi_client as client:

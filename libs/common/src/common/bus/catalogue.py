@@ -134,6 +134,15 @@ class LoanPaidOff(LoanPayload):
     as_of: str
 
 
+@event("loans.loan.reopened.v1")
+class LoanReopened(LoanPayload):
+    """A paid-off loan owes again: the payment that paid it off was returned (NSF) or re-split."""
+
+    as_of: str
+    balance_total: DecimalString
+    cause: str                       # the ledger's balance_changed cause (reversal, restatement, fee)
+
+
 @event("loans.loan.defaulted.v1")
 class LoanDefaulted(LoanPayload):
     as_of: str
