@@ -3,7 +3,8 @@
 Roles: viewers read; loan officers create loans and run their lifecycle; admins configure products,
 run accruals, charge off, write off and assign loans. Loans are visible only with a grant (the creator
 gets view and change) unless the caller is an admin or a service; no grant → 404. The creates (products,
-loans, accrual runs) accept `Idempotency-Key` (``common.idempotency``).
+loans, accrual runs) and the lifecycle actions (approve … write-off) accept `Idempotency-Key`
+(``common.idempotency``).
 """
 
 
@@ -118,45 +119,49 @@ class LoanController(_Base):
     async def _changeable(self, loan_id: UUID) -> None:
         await selectors.loan_get(principal=self.principal, loan_id=loan_id, perm="change")
 
-    @route.post("/{loan_id}/approve", response={200: LoanOut, **WRITE_PROBLEMS}, permissions=[IsLoanOfficer])
-    async def approve_loan(self, loan_id: UUID, payload: EmptyIn | None = None):
+    async def _act(self, action: str, loan_id: UUID, payload, idempotency_key: str | None, **kwargs):
         await self._changeable(loan_id)
-        return loan_out(await services.loan_approve(principal=self.principal, loan_id=loan_id))
+        answer = await services.loan_action(
+            action=action, principal=self.principal, loan_id=loan_id,
+            request_body=payload.model_dump(mode="json") if payload is not None else {},
+            idempotency_key=idempotency_key_from_header(idempotency_key), **kwargs)
+        return idempotent_response(answer)
+
+    @route.post("/{loan_id}/approve", response={200: LoanOut, **WRITE_PROBLEMS}, permissions=[IsLoanOfficer])
+    async def approve_loan(self, loan_id: UUID, payload: EmptyIn | None = None,
+                           idempotency_key: str | None = _idempotency_key_header()):
+        return await self._act("approve", loan_id, payload, idempotency_key)
 
     @route.post("/{loan_id}/deny", response={200: LoanOut, **WRITE_PROBLEMS}, permissions=[IsLoanOfficer])
-    async def deny_loan(self, loan_id: UUID, payload: DenyIn):
-        await self._changeable(loan_id)
-        return loan_out(await services.loan_deny(principal=self.principal, loan_id=loan_id, reason=payload.reason))
+    async def deny_loan(self, loan_id: UUID, payload: DenyIn, idempotency_key: str | None = _idempotency_key_header()):
+        return await self._act("deny", loan_id, payload, idempotency_key, reason=payload.reason)
 
     @route.post("/{loan_id}/cancel", response={200: LoanOut, **WRITE_PROBLEMS}, permissions=[IsLoanOfficer])
-    async def cancel_loan(self, loan_id: UUID, payload: CancelIn | None = None):
-        await self._changeable(loan_id)
+    async def cancel_loan(self, loan_id: UUID, payload: CancelIn | None = None,
+                          idempotency_key: str | None = _idempotency_key_header()):
         reason = (payload.reason if payload else None) or ""
-        return loan_out(await services.loan_cancel(principal=self.principal, loan_id=loan_id, reason=reason))
+        return await self._act("cancel", loan_id, payload, idempotency_key, reason=reason)
 
     @route.post("/{loan_id}/disburse", response={200: LoanWithScheduleOut, **WRITE_PROBLEMS},
                 permissions=[IsLoanOfficer])
-    async def disburse_loan(self, loan_id: UUID, payload: DisburseIn):
+    async def disburse_loan(self, loan_id: UUID, payload: DisburseIn,
+                            idempotency_key: str | None = _idempotency_key_header()):
         """Generates and stores the schedule, assesses the origination fee, tells the ledger: loan `active`."""
-        await self._changeable(loan_id)
-        loan, schedule = await services.loan_disburse(principal=self.principal, loan_id=loan_id,
-                                                      disbursement_date=payload.disbursement_date,
-                                                      first_payment_date=payload.first_payment_date)
-        return loan_out(loan, schedule=schedule)
+        return await self._act("disburse", loan_id, payload, idempotency_key,
+                               disbursement_date=payload.disbursement_date,
+                               first_payment_date=payload.first_payment_date)
 
     @route.post("/{loan_id}/charge-off", response={200: LoanOut, **WRITE_PROBLEMS}, permissions=[IsAdmin])
-    async def charge_off_loan(self, loan_id: UUID, payload: LossIn | None = None):
-        await self._changeable(loan_id)
+    async def charge_off_loan(self, loan_id: UUID, payload: LossIn | None = None,
+                              idempotency_key: str | None = _idempotency_key_header()):
         as_of, reason = self._loss(payload)
-        return loan_out(await services.loan_charge_off(principal=self.principal, loan_id=loan_id, as_of=as_of,
-                                                       reason=reason))
+        return await self._act("charge-off", loan_id, payload, idempotency_key, as_of=as_of, reason=reason)
 
     @route.post("/{loan_id}/write-off", response={200: LoanOut, **WRITE_PROBLEMS}, permissions=[IsAdmin])
-    async def write_off_loan(self, loan_id: UUID, payload: LossIn | None = None):
-        await self._changeable(loan_id)
+    async def write_off_loan(self, loan_id: UUID, payload: LossIn | None = None,
+                             idempotency_key: str | None = _idempotency_key_header()):
         as_of, reason = self._loss(payload)
-        return loan_out(await services.loan_write_off(principal=self.principal, loan_id=loan_id, as_of=as_of,
-                                                      reason=reason))
+        return await self._act("write-off", loan_id, payload, idempotency_key, as_of=as_of, reason=reason)
 
     def _loss(self, payload: LossIn | None) -> tuple[date, str]:
         as_of = (payload.as_of if payload else None) or business_date(self.principal.tenant)

@@ -40,7 +40,7 @@ from loans.errors import MESSAGES, LoanError
 from loans.models import AccrualRun, IdempotencyRecord, Loan, LoanStatus, Product, ScheduleInstallment
 from loans.presenters import loan_out, product_out
 from loans.providers.borrowers import BorrowersUnavailable, borrower_exists
-from loans.schemas import AccrualRunOut, LoanCreateIn, LoanOut, ProductIn, ProductOut
+from loans.schemas import AccrualRunOut, LoanCreateIn, LoanOut, LoanWithScheduleOut, ProductIn, ProductOut
 
 MAX_ANNUAL_RATE = Decimal(1)  # 100% a year: anything above is refused as a typo, not a product
 ALLOCATION_BUCKETS = ("fees", "interest", "principal")
@@ -224,9 +224,6 @@ def _loan_approve_tx(*, principal: Principal, loan_id: UUID) -> Loan:
     return loan
 
 
-async def loan_approve(*, principal: Principal, loan_id: UUID) -> Loan:
-    return await run_atomic(_loan_approve_tx, principal=principal, loan_id=loan_id)
-
 
 def _loan_deny_tx(*, principal: Principal, loan_id: UUID, reason: str) -> Loan:
     loan = lock_loan(loan_id)
@@ -238,9 +235,6 @@ def _loan_deny_tx(*, principal: Principal, loan_id: UUID, reason: str) -> Loan:
     return loan
 
 
-async def loan_deny(*, principal: Principal, loan_id: UUID, reason: str) -> Loan:
-    return await run_atomic(_loan_deny_tx, principal=principal, loan_id=loan_id, reason=reason)
-
 
 def _loan_cancel_tx(*, principal: Principal, loan_id: UUID, reason: str) -> Loan:
     loan = lock_loan(loan_id)
@@ -251,9 +245,6 @@ def _loan_cancel_tx(*, principal: Principal, loan_id: UUID, reason: str) -> Loan
     outbox_add(ev.LoanCancelled(loan_id=str(loan.id), status=loan.status, cancelled_by=principal.subject))
     return loan
 
-
-async def loan_cancel(*, principal: Principal, loan_id: UUID, reason: str = "") -> Loan:
-    return await run_atomic(_loan_cancel_tx, principal=principal, loan_id=loan_id, reason=reason)
 
 
 def _loan_disburse_tx(*, principal: Principal, loan_id: UUID, disbursement_date: date,
@@ -296,11 +287,6 @@ def _loan_disburse_tx(*, principal: Principal, loan_id: UUID, disbursement_date:
     return loan, document
 
 
-async def loan_disburse(*, principal: Principal, loan_id: UUID, disbursement_date: date,
-                        first_payment_date: date | None) -> tuple[Loan, dict]:
-    return await run_atomic(_loan_disburse_tx, principal=principal, loan_id=loan_id,
-                            disbursement_date=disbursement_date, first_payment_date=first_payment_date)
-
 
 def _loan_charge_off_tx(*, principal: Principal, loan_id: UUID, as_of: date, reason: str) -> Loan:
     loan = lock_loan(loan_id)
@@ -313,9 +299,6 @@ def _loan_charge_off_tx(*, principal: Principal, loan_id: UUID, as_of: date, rea
                                  by=principal.subject))
     return loan
 
-
-async def loan_charge_off(*, principal: Principal, loan_id: UUID, as_of: date, reason: str = "") -> Loan:
-    return await run_atomic(_loan_charge_off_tx, principal=principal, loan_id=loan_id, as_of=as_of, reason=reason)
 
 
 def _loan_write_off_tx(*, principal: Principal, loan_id: UUID, as_of: date, reason: str) -> Loan:
@@ -330,8 +313,39 @@ def _loan_write_off_tx(*, principal: Principal, loan_id: UUID, as_of: date, reas
     return loan
 
 
-async def loan_write_off(*, principal: Principal, loan_id: UUID, as_of: date, reason: str = "") -> Loan:
-    return await run_atomic(_loan_write_off_tx, principal=principal, loan_id=loan_id, as_of=as_of, reason=reason)
+# The lifecycle actions (``POST /loans/{id}/<action>``): the transaction that performs each, and the document it
+# answers with. Disburse answers with the schedule.
+LOAN_ACTIONS = {
+    "approve": (_loan_approve_tx, LoanOut),
+    "deny": (_loan_deny_tx, LoanOut),
+    "cancel": (_loan_cancel_tx, LoanOut),
+    "disburse": (_loan_disburse_tx, LoanWithScheduleOut),
+    "charge-off": (_loan_charge_off_tx, LoanOut),
+    "write-off": (_loan_write_off_tx, LoanOut),
+}
+
+
+def _loan_action_tx(*, claim: Claim | None, action: str, loan_id: UUID, **kwargs) -> tuple[int, str]:
+    record = idempotency_owned_tx(claim)
+    perform_tx, schema = LOAN_ACTIONS[action]
+    result = perform_tx(loan_id=loan_id, **kwargs)
+    loan, schedule = result if isinstance(result, tuple) else (result, None)
+    return _answer_tx(record, 200, response_json(schema, loan_out(loan, schedule=schedule)), loan.id)
+
+
+async def loan_action(*, action: str, principal: Principal, loan_id: UUID, request_body: dict,
+                      idempotency_key: str | None, **kwargs) -> Answer:
+    """A lifecycle action once per ``Idempotency-Key`` (API.md: writes that move money accept it). A retry of a
+    completed action (a disbursement whose answer was lost, say) gets the first answer again, not a 409 for a
+    loan already moved on; another body under the key is a 409; a refused action releases the key. ``kwargs``:
+    the action's own arguments (reason, dates); ``request_body``: the body as sent, which the key is bound to."""
+
+    async def perform(claim: Claim | None) -> tuple[int, str]:
+        return await run_atomic(_loan_action_tx, claim=claim, action=action, principal=principal, loan_id=loan_id,
+                                **kwargs)
+
+    return await _once(path=f"/api/v1/loans/{loan_id}/{action}", body=request_body, key=idempotency_key,
+                       perform=perform)
 
 
 def _loan_assign_tx(*, loan_id: UUID, tenant: str, subject: str, perms: list[str]) -> None:

@@ -66,10 +66,13 @@ class PaymentController(Controller):
     @route.post("/{payment_id}/return", response={200: PaymentOut, 401: ProblemOut, 403: ProblemOut,
                                                   404: ProblemOut, 409: ProblemOut, 422: ProblemOut},
                 permissions=[IsCollector])
-    async def return_(self, payment_id: uuid.UUID, payload: PaymentReturnIn):
-        """Return (e.g. NSF) a settled or allocated payment: its allocation is reversed in the ledger."""
+    async def return_(self, payment_id: uuid.UUID, payload: PaymentReturnIn,
+                      idempotency_key: str | None = Header(None, alias="Idempotency-Key", description=HEADER_DOC)):
+        """Return (e.g. NSF) a settled or allocated payment: its allocation is reversed in the ledger. With
+        `Idempotency-Key` a repeat gets the first answer again."""
         await payment_get(payment_id=payment_id)
-        return payment_body(await payment_return(payment_id=payment_id, reason=payload.reason))
+        return idempotent_response(await payment_return(payment_id=payment_id, reason=payload.reason,
+                                                        idempotency_key=idempotency_key_from_header(idempotency_key)))
 
 
 @api_controller("/webhooks", tags=["webhooks"], auth=None, permissions=[])

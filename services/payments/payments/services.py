@@ -19,10 +19,15 @@ from common.commands import ALLOCATE_PAYMENT, REVERSE_PAYMENT
 from common.db import run_atomic
 from common.errors import Conflict, Unprocessable, UpstreamUnavailable
 from common.idempotency import (
+    Answer,
+    Claim,
     Replay,
     idempotency_complete_tx,
+    idempotency_owned_tx,
     idempotency_replay,
+    idempotent,
     idempotent_write,
+    request_fingerprint,
 )
 from common.money import AmountError, format_amount, minor_units, parse_amount
 from common.tenancy import require_tenant
@@ -221,8 +226,23 @@ def payment_return_tx(*, payment_id: uuid.UUID, reason: str, strict: bool = True
     return Transition(payment, applied=True)
 
 
-async def payment_return(*, payment_id: uuid.UUID, reason: str) -> Payment:
-    return (await run_atomic(payment_return_tx, payment_id=payment_id, reason=reason)).payment
+def _payment_return_answer_tx(*, claim: Claim | None, payment_id: uuid.UUID, reason: str) -> tuple[int, str]:
+    record = idempotency_owned_tx(claim)
+    payment = payment_return_tx(payment_id=payment_id, reason=reason).payment
+    body = json.dumps(payment_body(payment))
+    idempotency_complete_tx(record, status=200, body=body)
+    return 200, body
+
+
+async def payment_return(*, payment_id: uuid.UUID, reason: str, idempotency_key: str | None = None) -> Answer:
+    """Return a payment (``payment_return_tx``) once per ``Idempotency-Key``: a retry gets the first answer,
+    byte for byte, even after the ledger's reversal moved the payment on; another reason under the key is a 409."""
+    return await idempotent(
+        IdempotencyRecord, key=idempotency_key,
+        request_hash=request_fingerprint(method="POST", path=f"/api/v1/payments/{payment_id}/return",
+                                         body={"reason": reason}),
+        perform=lambda claim: run_atomic(_payment_return_answer_tx, claim=claim, payment_id=payment_id,
+                                         reason=reason))
 
 
 def payment_allocate_tx(*, payment_id: uuid.UUID, fees: Decimal, interest: Decimal, principal: Decimal,

@@ -99,6 +99,27 @@ async def test_return_through_the_api_reverses_once_and_refuses_a_pending_paymen
     assert command.body["args"] == [settled["id"], "NSF"]
 
 
+async def test_a_return_retried_with_its_key_gets_the_first_answer_byte_for_byte(client, loans_api, processor,
+                                                                                 payments_http):
+    # given a settled payment, returned under a key
+    loan_id = loans_api.add("acme")
+    settled = (await post_payment(client, "acme", payment_request(loan_id))).json()
+    await await_until(lambda: _is(settled["id"], "settled"), timeout=10, message="payment settled")
+    headers = {**bearer("acme", "collector"), "Idempotency-Key": "ret-1"}
+    url = f"/api/v1/payments/{settled['id']}/return"
+    first = await client.post(url, json={"reason": "NSF"}, headers=headers)
+    # when it is sent again, and then under the same key with another reason
+    again = await client.post(url, json={"reason": "NSF"}, headers=headers)
+    other = await client.post(url, json={"reason": "R02 account closed"}, headers=headers)
+    # then the repeat is the first answer, marked as a replay; another body is a 409; one reversal command
+    assert first.status_code == again.status_code == 200, first.text
+    assert again.content == first.content and again.headers["Idempotent-Replayed"] == "true"
+    assert first.json()["status"] == "returned"
+    assert other.status_code == 409 and other.json()["type"].endswith("/idempotency_key_reused")
+    [command] = await outbox("ledger.reverse_payment")
+    assert command.body["args"] == [settled["id"], "NSF"]
+
+
 async def test_processor_down_leaves_the_payment_pending_and_the_sweep_charges_it_later(
         client, loans_api, processor, payments_http, settings, unreachable_url):
     # given the processor is unreachable

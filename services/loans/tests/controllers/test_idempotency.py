@@ -167,3 +167,56 @@ async def test_one_key_on_two_endpoints_is_a_409(asgi_client, admin, tenant):
         response = await client.post(f"{API}/accrual-runs", json={"through": "2024-03-31"}, headers=_keyed(admin, "k"))
     assert response.status_code == 409
     assert await sync_to_async(count_rows)(AccrualRun, tenant) == 0
+
+
+# --- lifecycle actions ---------------------------------------------------------------------------
+
+async def test_a_disbursement_retried_with_its_key_gets_the_first_answer_not_a_409(asgi_client, admin, tenant,
+                                                                                  borrower_id):
+    from tests.api import DISBURSE, create_loan, transition
+
+    async with asgi_client as client:
+        # given an approved loan, disbursed under a key
+        product = await create_product(client, admin)
+        loan = await create_loan(client, admin, borrower_id=borrower_id, product_id=product["id"])
+        assert (await transition(client, admin, loan["id"], "approve")).status_code == 200
+        url = f"{API}/loans/{loan['id']}/disburse"
+        first = await client.post(url, json=DISBURSE, headers=_keyed(admin, "d-1"))
+        # when the client, which lost the answer, sends it again; and then under the key with another body
+        again = await client.post(url, json=DISBURSE, headers=_keyed(admin, "d-1"))
+        other = await client.post(url, json={**DISBURSE, "disbursement_date": "2024-01-16"},
+                                  headers=_keyed(admin, "d-1"))
+        # and without a key (a new request: the loan is active, so it is refused)
+        unkeyed = await client.post(url, json=DISBURSE, headers=admin)
+    # then the repeat is the first answer (loan and schedule, byte for byte), marked as a replay
+    assert first.status_code == again.status_code == 200, first.text
+    assert again.content == first.content and again.headers["Idempotent-Replayed"] == "true"
+    assert first.json()["status"] == "active" and first.json()["schedule"]["installments"]
+    assert other.status_code == 409 and other.json()["type"].endswith("/idempotency_key_reused")
+    assert unkeyed.status_code == 409 and unkeyed.json()["type"].endswith("/illegal_transition")
+    # and the ledger was told once
+    assert len(await sync_to_async(outbox)(tenant, "loans.loan.disbursed.v1")) == 1
+
+
+async def test_a_refused_action_does_not_use_up_its_key_and_each_action_has_its_own(asgi_client, admin, tenant,
+                                                                                    borrower_id):
+    from tests.api import create_loan, transition
+
+    async with asgi_client as client:
+        product = await create_product(client, admin)
+        loan = await create_loan(client, admin, borrower_id=borrower_id, product_id=product["id"])
+        base = f"{API}/loans/{loan['id']}"
+        # a charge-off of a pending loan is refused (409) under key k-1
+        refused = await client.post(f"{base}/charge-off", json={}, headers=_keyed(admin, "k-1"))
+        # the same key then approves it (the refusal released it), and approving again replays
+        approved = await client.post(f"{base}/approve", json={}, headers=_keyed(admin, "k-1"))
+        replayed = await client.post(f"{base}/approve", json={}, headers=_keyed(admin, "k-1"))
+        # a key is bound to its request: the same key on another action is a 409, not that action's answer
+        cancel = await client.post(f"{base}/cancel", json={}, headers=_keyed(admin, "k-1"))
+        after = await transition(client, admin, loan["id"], "cancel", {"reason": "withdrawn"})
+    assert refused.status_code == 409 and refused.json()["type"].endswith("/illegal_transition")
+    assert (approved.status_code, replayed.status_code) == (200, 200)
+    assert replayed.content == approved.content and approved.json()["status"] == "approved"
+    assert cancel.status_code == 409 and cancel.json()["type"].endswith("/idempotency_key_reused")
+    assert after.status_code == 200 and after.json()["status"] == "cancelled"
+    assert len(await sync_to_async(outbox)(tenant, "loans.loan.approved.v1")) == 1
