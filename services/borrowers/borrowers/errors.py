@@ -7,7 +7,6 @@ from enum import StrEnum
 
 class BorrowerErrorCode(StrEnum):
     NOT_FOUND = "borrower_not_found"
-    EMAIL_TAKEN = "borrower_email_taken"
     VERSION_MISMATCH = "borrower_version_mismatch"
     CHANGE_NOT_ALLOWED = "borrower_change_not_allowed"
     BAD_IF_MATCH = "borrower_bad_if_match"
@@ -16,7 +15,6 @@ class BorrowerErrorCode(StrEnum):
 
 
 NOT_FOUND = "borrower not found"
-EMAIL_TAKEN = "a borrower with this email already exists in this tenant"
 VERSION_MISMATCH = "the borrower was changed by someone else (version {current}, you sent {expected}); reload and retry"
 CHANGE_NOT_ALLOWED = "you may view this borrower but not change it"
 BAD_IF_MATCH = "If-Match must be the borrower's version, e.g. \"3\" (as sent in the ETag header)"

@@ -39,11 +39,13 @@ class Borrower(TenantModel):
     class Meta:
         ordering = ["-created_at", "id"]
         constraints = [
-            models.UniqueConstraint(Lower("email"), "tenant_id", name="borrower_email_unique_per_tenant"),
             models.CheckConstraint(condition=models.Q(kyc_status__in=KycStatus.values), name="borrower_kyc_status_valid"),
             models.CheckConstraint(condition=models.Q(version__gte=1), name="borrower_version_positive"),
         ]
+        # Email is contact data, not identity: a household or a co-borrower may share one (Fineract does not make
+        # it unique either); the index finds a tenant's borrowers by it, case-insensitively.
         indexes = [
+            models.Index(Lower("email"), "tenant_id", name="borrower_tenant_email"),
             models.Index(fields=["tenant_id", "kyc_status", "updated_at"], name="borrower_kyc_sweep"),
             models.Index(fields=["tenant_id", "-created_at"], name="borrower_tenant_recent"),
         ]

@@ -24,7 +24,6 @@ from borrowers import errors
 from borrowers.models import Borrower, CreateIdempotencyKey, KycStatus
 from borrowers.selectors import borrower_get
 
-EMAIL_CONSTRAINT = "borrower_email_unique_per_tenant"
 IDEMPOTENCY_CONSTRAINT = "borrower_idempotency_key_once"
 EDITABLE_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "address")
 REQUIRED_FIELDS = ("first_name", "last_name", "email")
@@ -39,14 +38,6 @@ def _payload_fields(borrower: Borrower) -> dict[str, Any]:
 
 def _constraint_of(exc: IntegrityError) -> str | None:
     return getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
-
-
-def _is_email_conflict(exc: IntegrityError) -> bool:
-    return _constraint_of(exc) == EMAIL_CONSTRAINT
-
-
-def _email_conflict() -> Conflict:
-    return Conflict(errors.EMAIL_TAKEN, code=errors.BorrowerErrorCode.EMAIL_TAKEN)
 
 
 def _borrower_create_tx(*, principal: Principal, fields: dict[str, Any],
@@ -92,14 +83,11 @@ async def borrower_create(*, principal: Principal, fields: dict[str, Any], idemp
         return await run_atomic(_borrower_create_tx, principal=principal, fields=fields, idempotency=idempotency,
                                 render=render)
     except IntegrityError as exc:
-        if idempotency and _constraint_of(exc) in (IDEMPOTENCY_CONSTRAINT, EMAIL_CONSTRAINT):
-            # A concurrent request with the same key may have committed first (its key or its
-            # borrower's email blocked this insert): then answer as it did.
+        if idempotency and _constraint_of(exc) == IDEMPOTENCY_CONSTRAINT:
+            # A concurrent request with the same key committed first (its key blocked this insert): answer as it did.
             replay = await run_atomic(_replay_or_conflict, key=idempotency[0], request_hash=idempotency[1])
             if replay is not None:
                 return replay
-        if _is_email_conflict(exc):
-            raise _email_conflict() from None
         raise
 
 
@@ -146,13 +134,8 @@ async def borrower_update(*, principal: Principal, borrower_id: uuid.UUID, chang
     if cleared:
         raise Unprocessable("the request is not valid", code="validation_error",
                             errors=[{"loc": ["body", "payload", name], "msg": "may not be null"} for name in cleared])
-    try:
-        return await run_atomic(_borrower_update_tx, borrower_id=borrower_id, changes=changes,
-                                expected_version=expected_version)
-    except IntegrityError as exc:
-        if _is_email_conflict(exc):
-            raise _email_conflict() from None
-        raise
+    return await run_atomic(_borrower_update_tx, borrower_id=borrower_id, changes=changes,
+                            expected_version=expected_version)
 
 
 def _borrower_assign_tx(*, tenant: str, borrower_id: uuid.UUID, subject: str, perms: tuple[str, ...]) -> Borrower:

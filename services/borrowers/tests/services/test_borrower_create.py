@@ -1,6 +1,5 @@
 """borrower_create: the borrower, the creator's grant and the created event commit together or not at all."""
 
-import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -8,7 +7,6 @@ from borrowers import services
 from borrowers.models import Borrower
 from common.auth import Principal
 from common.db import run_atomic
-from common.errors import Conflict
 from common.permissions import has_object_perm
 from common.tenancy import tenant_context
 from guardian.models import UserObjectPermission
@@ -58,20 +56,6 @@ async def test_when_the_event_cannot_be_written_the_borrower_is_not_stored(monke
     with tenant_context("acme"), pytest.raises(RuntimeError):
         await services.borrower_create(principal=OLIVIA, fields=FIELDS)
     assert await aborrower_count() == 0
-
-
-async def test_concurrent_creates_with_the_same_email_store_exactly_one():
-    # when ten creates with the same email (various cases) race
-    async def create(i: int):
-        with tenant_context("acme"):
-            email = FIELDS["email"].upper() if i % 2 else FIELDS["email"]
-            return await services.borrower_create(principal=OLIVIA, fields={**FIELDS, "email": email})
-
-    results = await asyncio.gather(*(create(i) for i in range(10)), return_exceptions=True)
-    # then exactly one wins, the others are conflicts, and exactly one event was written
-    assert sum(isinstance(r, Borrower) for r in results) == 1
-    assert sum(isinstance(r, Conflict) for r in results) == 9
-    assert len(await aoutbox_events("borrowers.borrower.created.v1")) == 1
 
 
 async def test_service_principals_create_without_a_grant():
