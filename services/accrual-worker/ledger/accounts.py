@@ -110,8 +110,10 @@ def non_accrual_impact(row) -> journal.Impact:
     return journal.non_accrual(row.interest if row.kind == "start" else -row.interest)
 
 
-def persist_movements(account, out: engine.Movements) -> None:
-    """Insert the subledger rows of an incremental step and post their journal entries."""
+def persist_movements(account, out: engine.Movements, *, source: str) -> None:
+    """Insert the subledger rows of an incremental step and post their journal entries. ``source``: what the step
+    belongs to (``payment:<id>``, ``accrual_run:<id>``, ``accrual_task:<id>``, ``charge_off``…), the reference of
+    its accrual and non-accrual entries and in the memo of its fee entries (DOMAIN.md: every entry traced)."""
     if out.accruals:
         Accrual.objects.bulk_create(accrual_rows(account, out.accruals))
         for suspended in (False, True):
@@ -121,14 +123,16 @@ def persist_movements(account, out: engine.Movements) -> None:
             total, through = sum((r.amount for r in rows), Decimal(0)), rows[-1].accrual_date
             kind = journal.accrual_kind(suspended)
             journal.post(kind=kind, effective_date=through, impact=journal.accrual(total, suspended=suspended),
-                         account=account, memo={"from": rows[0].accrual_date.isoformat(), "through": through.isoformat(),
-                                                "days": len(rows)})
+                         account=account, reference=source,
+                         memo={"from": rows[0].accrual_date.isoformat(), "through": through.isoformat(),
+                               "days": len(rows)})
             events.emit_transaction(account, kind=kind, effective_date=through, amount=total,
                                     breakdown={"interest": total})
     for fee in out.fees:
         Fee.objects.bulk_create(fee_rows(account, [fee]))
         journal.post(kind=fee.kind, effective_date=fee.assessed_on, impact=journal.fee_assessed(fee.amount),
-                     account=account, reference=str(fee.payment_id or fee.installment_number))
+                     account=account, reference=str(fee.payment_id or fee.installment_number),
+                     memo={"source": source})
         events.emit_transaction(account, kind=fee.kind, effective_date=fee.assessed_on, amount=fee.amount,
                                 breakdown={"fees": fee.amount},
                                 reference=str(fee.payment_id) if fee.payment_id else f"installment:{fee.installment_number}")
@@ -137,7 +141,7 @@ def persist_movements(account, out: engine.Movements) -> None:
         if row.interest:
             kind = "non_accrual" if row.kind == "start" else "non_accrual_cure"
             journal.post(kind=kind, effective_date=row.effective_date, impact=non_accrual_impact(row),
-                         account=account)
+                         account=account, reference=source)
             # what the borrower owes does not change: the interest moves between income and suspense (``kind``
             # says which way; amounts travel unsigned)
             events.emit_transaction(account, kind=kind, effective_date=row.effective_date, amount=row.interest,

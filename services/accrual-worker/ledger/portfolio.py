@@ -226,25 +226,26 @@ def _emit_progress(run: AccrualRun, summaries: list[dict]) -> None:
                                       accounts=summaries)])
 
 
-def _post_summaries(tenant: str, kind: str, rows, impact_of) -> None:
+def _post_summaries(tenant: str, kind: str, rows, impact_of, *, source: str, chunk: int) -> None:
     for product_id, day, amount in rows:
         journal.post(kind=kind, effective_date=day, impact=impact_of(amount), product_id=product_id or "",
-                     tenant_id=tenant, memo={"summary": "per tenant, product and day"})
+                     tenant_id=tenant, reference=source, memo={"summary": "per tenant, product and day", "chunk": chunk})
 
 
-def _advance_with_engine(ids: list[int], through: date) -> None:
+def _advance_with_engine(ids: list[int], through: date, source: str) -> None:
     for account in Account.objects.filter(id__in=ids).order_by("id"):
         state = accounts.state_of(account)
         out = engine.Movements()
         engine.advance(state, accounts.rules_of(account), through, out)
         accounts.store(account, state)
-        accounts.persist_movements(account, out)
+        accounts.persist_movements(account, out, source=source)
         accounts.emit_delinquency_changes(account, out)
 
 
 def process_chunk(*, run_id, through: date, index: int, lo: int, hi: int) -> int:
     """One chunk of a run (the caller holds the transaction). Returns the number of accounts done."""
     tenant = require_tenant()
+    source = f"accrual_run:{run_id}"          # the reference of every journal entry the chunk posts
     params = {"tenant": tenant, "lo": lo, "hi": hi, "through": through}
     correlation = get_correlation_id() or uuid.uuid4().hex      # every event of the chunk carries the same one
     with connection.cursor() as cursor:
@@ -256,7 +257,7 @@ def process_chunk(*, run_id, through: date, index: int, lo: int, hi: int) -> int
         locked = cursor.fetchall()
         engine_ids = [account_id for account_id, by_engine in locked if by_engine]
         params["engine_ids"] = engine_ids
-        _advance_with_engine(engine_ids, through)
+        _advance_with_engine(engine_ids, through, source)
 
         cursor.execute(LATE_FEES_SQL, {**params, **_envelope_params(TransactionPosted, correlation)})
         fees = cursor.fetchall()
@@ -272,10 +273,10 @@ def process_chunk(*, run_id, through: date, index: int, lo: int, hi: int) -> int
             # posted 0: the engine sent these accounts' accrual movements as transaction_posted already
             summaries.append(json.dumps(events.account_summary(account, account.accrued, posted=Decimal(0)),
                                         separators=(",", ":")))
-    _post_summaries(tenant, "late_fee", sorted(fees), journal.fee_assessed)
+    _post_summaries(tenant, "late_fee", sorted(fees), journal.fee_assessed, source=source, chunk=index)
     for in_suspense, rows in ((False, accrued), (True, suspended)):
         _post_summaries(tenant, journal.accrual_kind(in_suspense), sorted(rows),
-                        functools.partial(journal.accrual, suspended=in_suspense))
+                        functools.partial(journal.accrual, suspended=in_suspense), source=source, chunk=index)
 
     # The run row is the one row every chunk of the run writes, and its lock is held until commit: take it
     # last, with everything costly done before — the progress event rendered (the accounts' summaries come

@@ -68,8 +68,9 @@ def account_open(*, event: LoanDisbursed) -> Account:
     return account
 
 
-def account_accrue(*, loan_id, through: date | str) -> Account:
-    """Bring one account up to ``through``: daily accrual, late fees, non-accrual, days past due."""
+def account_accrue(*, loan_id, through: date | str, source: str = "accrual_task") -> Account:
+    """Bring one account up to ``through``: daily accrual, late fees, non-accrual, days past due. ``source``: what
+    asked for it, the reference of its journal entries (the task passes ``accrual_task:<task id>``)."""
     through = _as_date(through)
     account = account_lock(loan_id=loan_id)
     if through <= account.last_accrual_date:
@@ -78,7 +79,7 @@ def account_accrue(*, loan_id, through: date | str) -> Account:
     out = engine.Movements()
     engine.advance(state, accounts.rules_of(account), through, out)
     accounts.store(account, state)
-    accounts.persist_movements(account, out)
+    accounts.persist_movements(account, out, source=source)
     accounts.emit_delinquency_changes(account, out)
     events.emit_balance_changed(account, "accrual")
     return account
@@ -114,7 +115,7 @@ def payment_allocate(*, payment_id: str, loan_id: str, amount: str, currency: st
     engine.advance(state, rules, value_date, out)
     result = engine.pay(state, rules, payment_id=str(payment_id), amount=paid, value_date=value_date, out=out)
     accounts.store(account, state)
-    accounts.persist_movements(account, out)
+    accounts.persist_movements(account, out, source=f"payment:{payment_id}")
     allocation = replay.save_allocation(account, payment_id=payment_id, amount=paid, currency=currency,
                                         value_date=value_date, result=result,
                                         interest_suspended=out.interest_suspended_paid[str(payment_id)])
@@ -152,7 +153,7 @@ def account_charge_off(*, loan_id, as_of: date | str) -> Account:
     engine.advance(state, accounts.rules_of(account), as_of, out)
     state.status = engine.CHARGED_OFF
     accounts.store(account, state)
-    accounts.persist_movements(account, out)
+    accounts.persist_movements(account, out, source="charge_off")
     journal.post(kind="charge_off", effective_date=as_of, impact=journal.charge_off(account.principal),
                  account=account, reference=str(loan_id))
     events.emit_transaction(account, kind="charge_off", effective_date=as_of, amount=account.principal,

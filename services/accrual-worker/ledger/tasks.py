@@ -89,7 +89,8 @@ def reverse_payment(self, payment_id, reason="returned") -> str:
 
 @app.task(base=LedgerTask, name=commands.ACCRUE_DAILY_INTEREST, bind=True)
 def accrue_daily_interest(self, loan_id, through) -> str:
-    account = self.run_atomic(services.account_accrue, loan_id=loan_id, through=through)
+    account = self.run_atomic(services.account_accrue, loan_id=loan_id, through=through,
+                              source=f"accrual_task:{self.request.id}")
     return account.last_accrual_date.isoformat()
 
 

@@ -310,3 +310,26 @@ def test_progress_events_carry_each_account_as_the_per_loan_path_renders_it():
     assert {s["posted_kind"] for s in suspended if Decimal(s["posted"]) > 0} == {"accrual_suspended"}
     for summary in summaries:
         assert summary == _expected_summary(accounts[summary["loan_id"]], state_before, later), summary
+
+
+def test_every_journal_entry_names_its_source_run_task_or_payment():
+    PAYMENT = str(uuid.uuid4())
+    # given accounts in one tenant; one pays installment 1 late (its accrual to the value date and the late fee)
+    [loan_id, *_] = seed("traced", [dict(spec, pays_first=False) for spec in
+                                    ({"late_fee": "25.00", "grace_days": 5},) * 3])
+    first = JournalEntry.all_tenants.order_by("-id").values_list("id", flat=True).first() or 0
+    # when a portfolio run accrues them past the grace (summaries and late fees), a task accrues one loan, and a
+    # payment is applied to another
+    run = run_portfolio("traced", date(2024, 2, 25))
+    with tenant_context("traced"), transaction.atomic():
+        services.account_accrue(loan_id=loan_id, through=date(2024, 2, 27), source="accrual_task:t-1")
+    other = Account.all_tenants.filter(tenant_id="traced").exclude(loan_id=loan_id).values_list("loan_id",
+                                                                                                 flat=True)[0]
+    with tenant_context("traced"), transaction.atomic():
+        services.payment_allocate(payment_id=PAYMENT, loan_id=str(other), amount="100.00", currency="USD",
+                                  value_date="2024-02-28")
+    # then every entry names what posted it
+    refs = set(JournalEntry.all_tenants.filter(tenant_id="traced", id__gt=first, kind__in=("accrual", "late_fee"))
+               .values_list("kind", "reference"))
+    assert refs == {("accrual", f"accrual_run:{run.run_id}"), ("late_fee", f"accrual_run:{run.run_id}"),
+                    ("accrual", "accrual_task:t-1"), ("accrual", f"payment:{PAYMENT}")}
