@@ -39,12 +39,12 @@ def product_body(case_request: dict, **overrides) -> dict:
     return body | overrides
 
 
-def active_loan(stack, c: httpx.Client, case: dict) -> dict:
+def active_loan(stack, c: httpx.Client, case: dict, **product_overrides) -> dict:
     req = case["request"]
     borrower = c.post(f"{stack.url('borrowers')}/api/v1/borrowers", json={
         "first_name": "Grace", "last_name": "Hopper", "email": f"{uuid.uuid4().hex[:10]}@example.com"})
     assert borrower.status_code == 201, borrower.text
-    product = c.post(f"{stack.url('loans')}/api/v1/products", json=product_body(req))
+    product = c.post(f"{stack.url('loans')}/api/v1/products", json=product_body(req, **product_overrides))
     assert product.status_code == 201, product.text
     loan = c.post(f"{stack.url('loans')}/api/v1/loans", json={
         "borrower_id": borrower.json()["id"], "product_id": product.json()["id"], "principal": req["principal"],
@@ -147,6 +147,29 @@ def test_a_returned_payoff_reopens_the_loan_and_it_can_be_paid_off_again(stack):
     again = pay(stack, c, loan["id"], reopened["balances"]["total"], "2024-02-15")
     assert again["status"] == "allocated", again
     final = wait_for(lambda: c.get(loan_url).json(), lambda x: x["status"] == "paid_off", timeout=30)
+    assert all(Decimal(v) == 0 for v in final["balances"].values())
+
+
+def test_a_payoff_quote_paid_on_its_date_pays_the_loan_off_late_fee_included(stack):
+    # given oracle A with a 25.00 late fee after 10 days of grace, installment 1 (due 02-15) unpaid, accrued by a run
+    # through 02-25: the fee falls on 02-26
+    c = client(f"e2e-{uuid.uuid4().hex[:6]}")
+    loan = active_loan(stack, c, ORACLES[0], late_fee={"amount": "25.00", "grace_days": 10})
+    loans = f"{stack.url('loans')}/api/v1"
+    run = c.post(f"{loans}/accrual-runs", json={"through": "2024-02-25"}, headers={"Idempotency-Key": uuid.uuid4().hex})
+    assert run.status_code == 202, run.text
+    wait_for(lambda: c.get(f"{loans}/accrual-runs/{run.json()['id']}").json(), lambda r: r["status"] == "completed")
+    wait_for(lambda: c.get(f"{loans}/loans/{loan['id']}").json(), lambda x: x["days_past_due"] == 10, timeout=30)
+    # when the quote for 02-26 is paid on 02-26
+    quote = c.get(f"{loans}/loans/{loan['id']}/payoff-quote", params={"as_of": "2024-02-26"}).json()
+    assert quote["fees"] == "25.00" and quote["total"] == "10161.67"
+    payment = pay(stack, c, loan["id"], quote["total"], "2024-02-26")
+    # then the ledger assessed the fee first, the payment paid everything and nothing is left over or owed
+    assert payment["status"] == "allocated", payment
+    assert payment["allocation"] == {"fees": "25.00", "interest": "136.67", "principal": "10000.00",
+                                     "overpayment": "0.00"}
+    final = wait_for(lambda: c.get(f"{loans}/loans/{loan['id']}").json(), lambda x: x["status"] == "paid_off",
+                     timeout=30)
     assert all(Decimal(v) == 0 for v in final["balances"].values())
 
 

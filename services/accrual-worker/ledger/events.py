@@ -49,8 +49,12 @@ def emit_balance_changed(account: Account, cause: str) -> None:
         days_past_due=account.days_past_due, delinquency_bucket=account.bucket,
         last_accrual_date=account.last_accrual_date.isoformat(), accrual_since=account.interest_since.isoformat(),
         interest_accrued_since=money(account, account.interest_posted_since), non_accrual=account.non_accrual,
-        cause=cause, paid_off=account.status == PAID_OFF,
+        cause=cause, paid_off=account.status == PAID_OFF, oldest_unpaid_due=_iso(account.oldest_unpaid_due),
     ))
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
 
 
 def emit_allocated(account: Account, allocation, *, reallocated: bool = False) -> None:
@@ -93,6 +97,7 @@ def account_summary(account: Account, accrued: Decimal, posted: Decimal = Decima
         "accrual_since": account.interest_since.isoformat(),
         "interest_accrued_since": money(account, account.interest_posted_since),
         "non_accrual": account.non_accrual, "status": account.status,
+        "oldest_unpaid_due": _iso(account.oldest_unpaid_due),
     }
 
 

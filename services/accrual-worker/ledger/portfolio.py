@@ -130,7 +130,8 @@ SUMMARY_SQL = """('{"loan_id":"' || a.loan_id || '","sequence":' || a.sequence
     || '","days_past_due":' || a.days_past_due || ',"delinquency_bucket":"' || a.bucket
     || '","accrual_since":"' || a.interest_since
     || '","interest_accrued_since":"' || round(a.interest_posted_since, a.places)
-    || '","non_accrual":' || a.non_accrual || ',"status":"' || a.status || '"}')"""
+    || '","non_accrual":' || a.non_accrual || ',"status":"' || a.status
+    || '","oldest_unpaid_due":' || coalesce('"' || a.oldest_unpaid_due || '"', 'null') || '}')"""
 
 # One statement per chunk does the day's work for every account in scope, and writes each account row once
 # (a HOT update): the accrual rows (catch-up days included) from ``ledger_cumulative_interest`` (exactly
@@ -312,6 +313,7 @@ class _EngineRow(NamedTuple):
     interest_posted_since: Decimal
     non_accrual: bool
     status: str
+    oldest_unpaid_due: date | None
     accrued: Decimal
 
 
@@ -319,7 +321,7 @@ ENGINE_ROWS_SQL = """
 SELECT a.id, a.loan_id, a.sequence, a.places, a.principal, a.interest, a.interest_suspended, a.fees,
        a.last_accrual_date,
        a.days_past_due, a.bucket, a.interest_since, a.interest_posted_since, a.non_accrual, a.status,
-       coalesce(r.total, 0)
+       a.oldest_unpaid_due, coalesce(r.total, 0)
   FROM ledger_account a
   LEFT JOIN (SELECT account_id, sum(amount) AS total FROM ledger_accrual
               WHERE account_id = ANY(%(ids)s) AND accrual_date = %(through)s AND NOT reversed

@@ -112,6 +112,9 @@ class Loan(TenantModel):
     last_accrual_date = models.DateField(null=True, blank=True)
     accrual_since = models.DateField(null=True, blank=True)
     interest_accrued_since = models.DecimalField(default=ZERO, **MONEY)
+    # the ledger's oldest installment not fully paid (null: every one is, or no ledger report yet); with
+    # last_accrual_date it tells the payoff quote which late fees fall due by its date
+    oldest_unpaid_due = models.DateField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -31,8 +31,8 @@ TERMINAL_RUN_STATES = (AccrualRunStatus.COMPLETED, AccrualRunStatus.FAILED)
 # What the projection changes on a loan: saved alone (a full save rewrote every column of the loan for each
 # ledger event).
 PROJECTED_FIELDS = ("balance_principal", "balance_interest", "balance_fees", "balance_total", "balance_sequence",
-                    "last_accrual_date", "accrual_since", "interest_accrued_since", "non_accrual", "days_past_due",
-                    "delinquency_sequence", "delinquency_bucket", "status", "paid_off_at", "defaulted_at",
+                    "last_accrual_date", "accrual_since", "interest_accrued_since", "oldest_unpaid_due", "non_accrual",
+                    "days_past_due", "delinquency_sequence", "delinquency_bucket", "status", "paid_off_at", "defaulted_at",
                     "updated_at")
 
 
@@ -74,6 +74,8 @@ def _apply_balances(loan: Loan, *, sequence: int, balances: dict, fields: dict) 
         loan.interest_accrued_since += _d(fields["accrued"])
     if fields.get("non_accrual") is not None:
         loan.non_accrual = bool(fields["non_accrual"])
+    if "oldest_unpaid_due" in fields:          # absent from events of ledgers before it was reported
+        loan.oldest_unpaid_due = _date(fields["oldest_unpaid_due"])
     return True
 
 
@@ -114,8 +116,10 @@ def _maybe_reopen(loan: Loan, as_of: date, cause: str) -> None:
 def balance_changed_apply(*, payload: ev.BalanceChanged, as_of: date) -> bool:
     """Apply a balance change unless stale; ``paid_off`` → loan paid off; past the threshold → defaulted."""
     loan = _lock(payload.loan_id)
-    applied = _apply_balances(loan, sequence=payload.sequence, balances=payload.balances.model_dump(),
-                              fields=payload.model_dump())
+    fields = payload.model_dump()
+    if "oldest_unpaid_due" not in payload.model_fields_set:
+        del fields["oldest_unpaid_due"]
+    applied = _apply_balances(loan, sequence=payload.sequence, balances=payload.balances.model_dump(), fields=fields)
     if not applied:
         log.info("projection.stale", loan_id=payload.loan_id, sequence=payload.sequence,
                  applied=loan.balance_sequence)

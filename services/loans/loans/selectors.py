@@ -3,7 +3,8 @@ and narrowed to what the principal may see (guardian grants; admins and services
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 from types import SimpleNamespace
 from uuid import UUID
 
@@ -17,7 +18,7 @@ from common.permissions import ahas_object_perm, avisible, grant_sql
 from django.db.models import QuerySet
 
 from loans.errors import MESSAGES, LoanError
-from loans.models import AccrualRun, Loan, LoanTransaction, Product, ScheduleInstallment
+from loans.models import AccrualRun, Loan, LoanStatus, LoanTransaction, Product, ScheduleInstallment
 
 
 def product_list(*, filters: dict | None = None) -> QuerySet[Product]:
@@ -102,6 +103,23 @@ async def accrual_run_get(*, run_id: UUID) -> AccrualRun:
         raise NotFound(MESSAGES[LoanError.ACCRUAL_RUN_NOT_FOUND], code=LoanError.ACCRUAL_RUN_NOT_FOUND.value) from None
 
 
+async def _late_fees_due_by(loan: Loan, as_of: date) -> Decimal:
+    """The late fees the ledger will assess when it brings the loan up to ``as_of`` — before it applies a payoff
+    paid that day — and has not yet: one per installment still unpaid (the oldest the ledger reported unpaid and
+    every later one) whose grace ends after the day the ledger accrued to and by ``as_of``. The ledger's own rule
+    (``ledger.engine``: a fee on due date + grace + 1, once per installment, while the loan is open)."""
+    product = loan.product
+    if product.late_fee_amount <= 0 or loan.oldest_unpaid_due is None \
+            or loan.status not in (LoanStatus.ACTIVE, LoanStatus.DEFAULTED):
+        return Decimal(0)
+    assessed_through = loan.last_accrual_date or loan.disbursement_date
+    grace = timedelta(days=product.grace_days + 1)
+    due = [row.due_date async for row in ScheduleInstallment.objects.filter(
+        loan=loan, due_date__gte=loan.oldest_unpaid_due,
+        due_date__gt=assessed_through - grace, due_date__lte=as_of - grace).only("due_date")]
+    return product.late_fee_amount * len(due)
+
+
 async def loan_payoff_quote(*, loan: Loan, as_of: date) -> dict:
     """The payoff quote from the projection: balances as the ledger last reported them, plus what
     ``accrue`` would post from the last balance change (the accrual clock) through ``as_of`` — for a
@@ -123,8 +141,9 @@ async def loan_payoff_quote(*, loan: Loan, as_of: date) -> dict:
                                           places=places, mode=mode)
     # a loan in non-accrual keeps accruing what it owes (the ledger holds it as suspended interest, not
     # income, and reports it in the interest balance): the same clock applies
+    fees = loan.balance_fees + await _late_fees_due_by(loan, as_of)
     quote = payoff_quote(as_of=as_of, principal=loan.balance_principal, interest_accrued=loan.balance_interest,
-                         fees=loan.balance_fees, annual_rate=loan.annual_rate.normalize(), day_count=product.day_count,
+                         fees=fees, annual_rate=loan.annual_rate.normalize(), day_count=product.day_count,
                          since=since, interest_posted_since=loan.interest_accrued_since,
                          places=places, mode=mode, flat=flat)
     return quote.to_dict()

@@ -266,6 +266,7 @@ def _loan_disburse_tx(*, principal: Principal, loan_id: UUID, disbursement_date:
     loan.balance_principal, loan.balance_interest, loan.balance_fees = loan.principal, Decimal(0), fee
     loan.balance_total = loan.principal + fee
     loan.accrual_since = disbursement_date
+    loan.oldest_unpaid_due = schedule.installments[0].due_date if schedule.installments else None
     loan.save()
     ScheduleInstallment.objects.bulk_create([
         ScheduleInstallment(tenant_id=loan.tenant_id, loan=loan, number=i.number, due_date=i.due_date,

@@ -202,6 +202,38 @@ async def test_payoff_quote_follows_the_projection(asgi_client, admin, tenant, b
     assert too_early.status_code == 422
 
 
+async def test_the_payoff_quote_includes_the_late_fees_the_ledger_will_assess_by_its_date(asgi_client, admin,
+                                                                                          tenant, borrower_id):
+    # given oracle A with a late fee of 25.00 after 10 days of grace (installment 1 due 2024-02-15, so its fee falls
+    # on 02-26), unpaid, the ledger having accrued through 02-25
+    async with asgi_client as client:
+        _, loan = await active_loan(client, admin, borrower_id=borrower_id,
+                                    late_fee={"amount": "25.00", "grace_days": 10})
+        await sync_to_async(deliver)(tenant, BALANCE, changed(
+            loan["id"], 4, "10000.00", "133.33", dpd=10, last_accrual_date="2024-02-25", accrual_since="2024-01-15",
+            interest_accrued_since="133.33", oldest_unpaid_due="2024-02-15"))
+        url = f"{API}/loans/{loan['id']}/payoff-quote"
+        on_the_25th = (await client.get(f"{url}?as_of=2024-02-25", headers=admin)).json()
+        on_the_26th = (await client.get(f"{url}?as_of=2024-02-26", headers=admin)).json()
+        # (by 03-26 installment 2, due 03-15, is past its grace too)
+        on_march_26 = (await client.get(f"{url}?as_of=2024-03-26", headers=admin)).json()
+        # when the ledger reports the fee assessed (accrued through 02-26), it is in the fees balance, not added twice
+        await sync_to_async(deliver)(tenant, BALANCE, changed(
+            loan["id"], 5, "10000.00", "136.67", "25.00", dpd=11, last_accrual_date="2024-02-26",
+            accrual_since="2024-01-15", interest_accrued_since="136.67", oldest_unpaid_due="2024-02-15"))
+        reported = (await client.get(f"{url}?as_of=2024-02-26", headers=admin)).json()
+        # and once installment 1 is paid (oldest unpaid: installment 2), its fee is not quoted again
+        await sync_to_async(deliver)(tenant, BALANCE, changed(
+            loan["id"], 6, "9248.18", "0.00", "0.00", last_accrual_date="2024-02-26", accrual_since="2024-02-26",
+            interest_accrued_since="0.00", oldest_unpaid_due="2024-03-15"))
+        paid = (await client.get(f"{url}?as_of=2024-03-20", headers=admin)).json()
+    # then a payoff paid on the 26th meets the fee the ledger assesses first that day: the quote includes it
+    assert (on_the_25th["fees"], on_the_26th["fees"], on_march_26["fees"]) == ("0.00", "25.00", "50.00")
+    assert on_the_26th["total"] == "10161.67"          # 10000.00 + 136.67 + 25.00 (oracle A, 41 days of 30/360)
+    assert reported == on_the_26th
+    assert paid["fees"] == "0.00"
+
+
 async def test_the_payoff_quote_of_a_loan_in_non_accrual_still_accrues_what_is_owed(asgi_client, admin, tenant,
                                                                                    borrower_id):
     # given a loan the ledger reports in non-accrual on 2024-04-30 with 350.00 of interest owed (suspended,

@@ -255,6 +255,9 @@ class BalanceChanged(LedgerPayload):
     non_accrual: bool = False
     cause: str                       # opening | accrual | payment | reversal | fee | charge_off | write_off | restatement
     paid_off: bool = False
+    # due date of the oldest installment not fully paid (null: every one is); with last_accrual_date it tells which
+    # late fees a payoff on a later day will meet (loans' payoff quote)
+    oldest_unpaid_due: str | None = None
 
 
 @event("ledger.loan.delinquency_changed.v1")
@@ -292,4 +295,4 @@ class AccrualRunProgressed(Payload):
     through: str
     accounts_total: int
     accounts_done: int
-    accounts: list[dict[str, Any]] = []   # [{loan_id, sequence, balances{...}, last_accrual_date, accrued}]
+    accounts: list[dict[str, Any]] = []   # [{loan_id, sequence, balances{...}, last_accrual_date, accrued, …}]
