@@ -93,7 +93,12 @@ def product_validate(data: ProductIn) -> dict:
         errors.append(_err("annual_rate", "annual_rate allows at most 8 decimal places"))
     if data.term_min > data.term_max:
         errors.append(_err("term_max", "term_min must not exceed term_max"))
-    if data.rounding.places > units:
+    if currency_known and data.rounding.places != units:
+        # Money is rounded to the currency's minor unit (DOMAIN.md): payments, fees and every balance are amounts
+        # of the currency, so a product rounding to fewer places could not take a payment of 100.50 USD.
+        errors.append(_err("rounding.places", f"{currency} has {units} decimal places; rounding must use exactly "
+                                              f"{units}"))
+    elif data.rounding.places > units:
         errors.append(_err("rounding.places", f"{currency} has {units} decimal places; rounding cannot use more"))
     if sorted(data.allocation_order) != sorted(ALLOCATION_BUCKETS) or len(data.allocation_order) != 3:
         errors.append(_err("allocation_order", "must be a permutation of fees, interest, principal"))

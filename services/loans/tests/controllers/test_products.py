@@ -44,6 +44,7 @@ async def test_admin_creates_a_product_and_every_role_reads_it(asgi_client, admi
     {"rounding": {"mode": "half_down", "places": 2}},
     {"rounding": {"mode": "half_even", "places": 5}},
     {"rounding": {"mode": "half_even", "places": 3}},
+    {"rounding": {"mode": "half_even", "places": 0}},        # USD: fewer places than the currency's minor unit
     {"allocation_order": ["fees", "fees", "principal"]},
     {"allocation_order": ["fees", "interest"]},
     {"allocation_order": ["interest", "principal", "fees", "fees"]},
