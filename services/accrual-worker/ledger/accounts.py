@@ -14,7 +14,7 @@ from ledger.models import Accrual, Fee, Installment, NonAccrual
 
 STATE_FIELDS = ("principal", "interest", "interest_suspended", "fees", "suspense", "interest_since", "interest_posted_since",
                 "last_accrual_date", "paid_toward_schedule", "scheduled_fees_paid", "status", "non_accrual",
-                "days_past_due", "bucket")
+                "days_past_due", "bucket", "written_off_principal", "written_off_interest", "written_off_fees")
 
 STORED_FIELDS = (*STATE_FIELDS, "oldest_unpaid_due", "sequence", "updated_at")
 

@@ -68,6 +68,9 @@ class State:
     days_past_due: int
     bucket: str
     interest_suspended: Decimal = ZERO
+    written_off_principal: Decimal = ZERO      # recoverable after a write-off (memo)
+    written_off_interest: Decimal = ZERO
+    written_off_fees: Decimal = ZERO
     late_fees_assessed: set[int] = field(default_factory=set)
 
     @property
@@ -252,10 +255,11 @@ def pay(state: State, rules: Rules, *, payment_id: str, amount: Decimal, value_d
     """Apply a payment on its value date (the account must already be brought up to that day)."""
     if value_date != state.last_accrual_date:
         raise ValueError("advance the account to the value date before paying")
-    if state.status in (OPEN, PAID_OFF):
-        owed = {"fees": state.fees, "interest": state.interest + state.interest_suspended, "principal": state.principal}
-    else:  # charged off / written off: recoveries wait in suspense
-        owed = {"fees": ZERO, "interest": ZERO, "principal": ZERO}
+    if state.status == WRITTEN_OFF:
+        return _recover(state, rules, payment_id=payment_id, amount=amount, out=out)
+    # open, paid off, or charged off (a collection: the borrower still owes every balance; the ledger releases
+    # the allowance for the principal it collects)
+    owed = {"fees": state.fees, "interest": state.interest + state.interest_suspended, "principal": state.principal}
     result = allocate(amount=amount, owed=owed, order=rules.order, places=rules.places)
     recognised = min(result.interest, state.interest)      # accrued (income) interest first, then suspended
     suspended = result.interest - recognised
@@ -280,6 +284,21 @@ def pay(state: State, rules: Rules, *, payment_id: str, amount: Decimal, value_d
         state.interest_suspended, state.non_accrual = ZERO, False
     out.allocations[payment_id] = result
     out.interest_suspended_paid[payment_id] = suspended
+    return result
+
+
+def _recover(state: State, rules: Rules, *, payment_id: str, amount: Decimal, out: Movements) -> FinanceAllocation:
+    """Cash received after a write-off pays what was written off, in the allocation order (a recovery: income);
+    only what exceeds it is an overpayment (borrower suspense)."""
+    owed = {"fees": state.written_off_fees, "interest": state.written_off_interest,
+            "principal": state.written_off_principal}
+    result = allocate(amount=amount, owed=owed, order=rules.order, places=rules.places)
+    state.written_off_fees -= result.fees
+    state.written_off_interest -= result.interest
+    state.written_off_principal -= result.principal
+    state.suspense += result.overpayment
+    out.allocations[payment_id] = result
+    out.interest_suspended_paid[payment_id] = ZERO
     return result
 
 

@@ -24,6 +24,7 @@ FR, FI, CASH = GLAccount.FEES_RECEIVABLE, GLAccount.FEE_INCOME, GLAccount.CASH_C
 SUSPENSE = GLAccount.BORROWER_SUSPENSE
 PROVISION, ALLOWANCE = GLAccount.PROVISION_FOR_LOSSES, GLAccount.ALLOWANCE_FOR_LOSSES
 SI, SIC = GLAccount.SUSPENDED_INTEREST, GLAccount.SUSPENDED_INTEREST_CONTRA
+RECOVERIES = GLAccount.RECOVERIES
 
 
 def disbursement(amount: Decimal) -> Impact:
@@ -61,6 +62,18 @@ def payment(*, amount: Decimal, fees: Decimal, interest: Decimal, principal: Dec
     recognised = interest - interest_suspended
     return {CASH: amount, FR: -fees, IR: -recognised, II: -interest_suspended, SI: -interest_suspended,
             SIC: interest_suspended, LR: -principal, SUSPENSE: -overpayment}
+
+
+def collection_after_charge_off(payment_impact: Impact, principal: Decimal) -> Impact:
+    """A payment on a charged-off loan pays its balances as any payment does; the allowance held against the
+    principal it collects is released (a recovery of the provision)."""
+    return combine([payment_impact, {ALLOWANCE: principal, PROVISION: -principal}])
+
+
+def recovery(*, amount: Decimal, recovered: Decimal, overpayment: Decimal) -> Impact:
+    """Cash received on a written-off loan: income (what was written off is off the books); any excess is the
+    borrower's (suspense)."""
+    return {CASH: amount, RECOVERIES: -recovered, SUSPENSE: -overpayment}
 
 
 def charge_off(principal: Decimal) -> Impact:

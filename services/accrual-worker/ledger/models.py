@@ -59,6 +59,11 @@ class Account(TenantModel):
     # that pays it is interest income when received; a cure moves the rest back to ``interest``. The
     # borrower's interest balance is ``interest + interest_suspended``; memo GL accounts mirror it.
     interest_suspended = models.DecimalField(**MONEY, default=0, db_default=0)
+    # what the write-off took off the books and is still recoverable (memo): cash received after a write-off pays
+    # these in the allocation order and is booked to ``recoveries`` income
+    written_off_principal = models.DecimalField(**MONEY, default=0, db_default=0)
+    written_off_interest = models.DecimalField(**MONEY, default=0, db_default=0)
+    written_off_fees = models.DecimalField(**MONEY, default=0, db_default=0)
     # interest clock: accrual = round(principal*rate*yf(interest_since, d)) - interest_posted_since (declining
     # balance); flat: the schedule's cumulative interest through d - interest_posted_since, interest_since fixed
     # at disbursement
@@ -141,6 +146,9 @@ class Allocation(TenantModel):
     interest_suspended = models.DecimalField(**MONEY, default=0, db_default=0)
     principal = models.DecimalField(**MONEY)
     overpayment = models.DecimalField(**MONEY)
+    # the account's status when the payment was applied: ``open`` (also paid off), ``charged_off`` (a collection:
+    # it pays the balances and releases the allowance) or ``written_off`` (a recovery: income)
+    stage = models.CharField(max_length=16, default="open", db_default="open")
     trace = models.JSONField(default=list)
     reversed = models.BooleanField(default=False)
     reversed_on = models.DateField(null=True, blank=True)
@@ -220,6 +228,7 @@ class GLAccount(models.TextChoices):
     BORROWER_SUSPENSE = "borrower_suspense"
     PROVISION_FOR_LOSSES = "provision_for_losses"
     ALLOWANCE_FOR_LOSSES = "allowance_for_losses"
+    RECOVERIES = "recoveries"           # income: cash received on loans already written off
     # memo (off-balance-sheet) pair: interest owed by a non-accrual loan and not recognised as income
     SUSPENDED_INTEREST = "suspended_interest"
     SUSPENDED_INTEREST_CONTRA = "suspended_interest_contra"

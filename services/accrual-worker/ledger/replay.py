@@ -25,19 +25,26 @@ log = structlog.get_logger(__name__)
 
 
 def save_allocation(account, *, payment_id, amount: Decimal, currency: str, value_date: date,
-                    result: FinanceAllocation, interest_suspended: Decimal) -> Allocation:
+                    result: FinanceAllocation, interest_suspended: Decimal, stage: str = "open") -> Allocation:
     allocation = Allocation(payment_id=payment_id, account=account, amount=amount, currency=currency,
                             value_date=value_date, arrival=account.sequence, fees=result.fees,
                             interest=result.interest, interest_suspended=interest_suspended,
-                            principal=result.principal, overpayment=result.overpayment,
+                            principal=result.principal, overpayment=result.overpayment, stage=stage,
                             trace=result.explain()["trace"], tenant_id=account.tenant_id)
     allocation.save()
     return allocation
 
 
 def payment_impact(row: Allocation) -> journal.Impact:
-    return journal.payment(amount=row.amount, fees=row.fees, interest=row.interest, principal=row.principal,
-                           overpayment=row.overpayment, interest_suspended=row.interest_suspended)
+    """The journal of an allocation, by the stage it was applied in (its reversal is the exact negation)."""
+    if row.stage == engine.WRITTEN_OFF:
+        return journal.recovery(amount=row.amount, recovered=row.fees + row.interest + row.principal,
+                                overpayment=row.overpayment)
+    impact = journal.payment(amount=row.amount, fees=row.fees, interest=row.interest, principal=row.principal,
+                             overpayment=row.overpayment, interest_suspended=row.interest_suspended)
+    if row.stage == engine.CHARGED_OFF:
+        return journal.collection_after_charge_off(impact, row.principal)
+    return impact
 
 
 def post_payment(account, allocation: Allocation) -> None:
@@ -243,14 +250,7 @@ def rebuild_without_payment(account, *, allocation: Allocation, reason: str, on:
     ops.append(_Op(horizon, 1, 0, "nsf", pid))
     rebuilt = _rebuild(account, ops, allocations, horizon, skip_fee_payment=pid)
     nsf = [f for f in rebuilt.out.fees if f.kind == Fee.NSF and str(f.payment_id) == pid]
-    allocation.reversed, allocation.reversed_on, allocation.reversal_reason = True, horizon, reason[:255]
-    allocation.save(update_fields=["reversed", "reversed_on", "reversal_reason"])
-    journal.post(kind="reversal", effective_date=allocation.value_date, impact=journal.negate(payment_impact(allocation)),
-                 account=account, reference=pid, memo={"reason": reason})
-    events.emit_transaction(account, kind="reversal", effective_date=allocation.value_date, amount=-allocation.amount,
-                            reference=pid, breakdown={"fees": -allocation.fees, "interest": -allocation.interest,
-                                                      "principal": -allocation.principal,
-                                                      "overpayment": -allocation.overpayment})
+    _post_reversal(account, allocation, reason=reason, on=horizon)
     nsf_amount = ZERO
     for fee in nsf:
         nsf_amount += fee.amount
@@ -259,12 +259,53 @@ def rebuild_without_payment(account, *, allocation: Allocation, reason: str, on:
                      account=account, reference=pid)
         events.emit_transaction(account, kind="nsf_fee", effective_date=fee.assessed_on, amount=fee.amount,
                                 breakdown={"fees": fee.amount}, reference=pid)
+    _emit_reversed(account, allocation, nsf_amount)
+    _finish(account, rebuilt, allocation.value_date, "reversal")
+    return allocation
+
+
+def _post_reversal(account, allocation: Allocation, *, reason: str, on: date) -> None:
+    """Mark the allocation reversed and post its exact negation."""
+    pid = str(allocation.payment_id)
+    allocation.reversed, allocation.reversed_on, allocation.reversal_reason = True, on, reason[:255]
+    allocation.save(update_fields=["reversed", "reversed_on", "reversal_reason"])
+    journal.post(kind="reversal", effective_date=allocation.value_date, impact=journal.negate(payment_impact(allocation)),
+                 account=account, reference=pid, memo={"reason": reason})
+    events.emit_transaction(account, kind="reversal", effective_date=allocation.value_date, amount=-allocation.amount,
+                            reference=pid, breakdown={"fees": -allocation.fees, "interest": -allocation.interest,
+                                                      "principal": -allocation.principal,
+                                                      "overpayment": -allocation.overpayment})
+
+
+def _emit_reversed(account, allocation: Allocation, nsf_amount: Decimal) -> None:
     places = account.places
     outbox_add(PaymentReversed(
-        loan_id=str(account.loan_id), sequence=account.sequence, payment_id=pid,
+        loan_id=str(account.loan_id), sequence=account.sequence, payment_id=str(allocation.payment_id),
         fees=fmt_money(allocation.fees, places), interest=fmt_money(allocation.interest, places),
         principal=fmt_money(allocation.principal, places), overpayment=fmt_money(allocation.overpayment, places),
         nsf_fee=fmt_money(nsf_amount, places),
     ))
-    _finish(account, rebuilt, allocation.value_date, "reversal")
+
+
+def reverse_in_place(account, *, allocation: Allocation, reason: str) -> Allocation:
+    """A collection after charge-off or a recovery after write-off that was returned: nothing accrues in these
+    stages and no later step depends on the order of payments, so the payment is undone where it stands — its
+    journal negated (the allowance release or the recovery income with it), what it paid owed again. No NSF fee:
+    fees are assessed only while the loan is open."""
+    state = accounts.state_of(account)
+    if allocation.stage == engine.WRITTEN_OFF:
+        state.written_off_fees += allocation.fees
+        state.written_off_interest += allocation.interest
+        state.written_off_principal += allocation.principal
+    else:
+        state.fees += allocation.fees
+        state.interest += allocation.interest - allocation.interest_suspended
+        state.interest_suspended += allocation.interest_suspended
+        state.principal += allocation.principal
+        state.paid_toward_schedule -= allocation.principal + allocation.interest
+    state.suspense -= allocation.overpayment
+    accounts.store(account, state)
+    _post_reversal(account, allocation, reason=reason, on=account.last_accrual_date)
+    _emit_reversed(account, allocation, ZERO)
+    events.emit_balance_changed(account, "reversal")
     return allocation

@@ -113,17 +113,24 @@ def payment_allocate(*, payment_id: str, loan_id: str, amount: str, currency: st
     state = accounts.state_of(account)
     out = engine.Movements()
     engine.advance(state, rules, value_date, out)
+    stage = _stage(state.status)
     result = engine.pay(state, rules, payment_id=str(payment_id), amount=paid, value_date=value_date, out=out)
     accounts.store(account, state)
     accounts.persist_movements(account, out, source=f"payment:{payment_id}")
     allocation = replay.save_allocation(account, payment_id=payment_id, amount=paid, currency=currency,
                                         value_date=value_date, result=result,
-                                        interest_suspended=out.interest_suspended_paid[str(payment_id)])
+                                        interest_suspended=out.interest_suspended_paid[str(payment_id)],
+                                        stage=stage)
     replay.post_payment(account, allocation)
     events.emit_allocated(account, allocation)
     accounts.emit_delinquency_changes(account, out)
     events.emit_balance_changed(account, "payment")
     return allocation
+
+
+def _stage(status: str) -> str:
+    """The stage an allocation is applied in: a collection after charge-off, a recovery after write-off, or open."""
+    return status if status in (engine.CHARGED_OFF, engine.WRITTEN_OFF) else "open"
 
 
 def payment_reverse(*, payment_id: str, reason: str, on: date | str | None = None) -> Allocation:
@@ -137,8 +144,12 @@ def payment_reverse(*, payment_id: str, reason: str, on: date | str | None = Non
     allocation.refresh_from_db()
     if allocation.reversed:
         return allocation
+    if account.status in (engine.CHARGED_OFF, engine.WRITTEN_OFF) and allocation.stage == account.status:
+        # a collection or recovery that bounced: nothing accrues in this stage, so it is undone in place
+        return replay.reverse_in_place(account, allocation=allocation, reason=reason)
     if account.status not in (engine.OPEN, engine.PAID_OFF):
-        raise AccountClosed(f"account of loan {account.loan_id} is {account.status}; reversal refused")
+        raise AccountClosed(f"account of loan {account.loan_id} is {account.status} since the payment was applied; "
+                            "reversal refused")
     return replay.rebuild_without_payment(account, allocation=allocation, reason=reason,
                                           on=_as_date(on) if on else account.last_accrual_date)
 
@@ -175,6 +186,9 @@ def account_write_off(*, loan_id, as_of: date | str) -> Account:
                  impact=journal.write_off(principal=principal, interest=interest, fees=fees,
                                           interest_suspended=suspended))
     state = accounts.state_of(account)
+    # off the books, still recoverable: what comes in later pays these (a recovery, ``engine._recover``)
+    state.written_off_principal, state.written_off_interest = principal, interest + suspended
+    state.written_off_fees = fees
     state.principal = state.interest = state.interest_suspended = state.fees = Decimal(0)
     state.status = engine.WRITTEN_OFF
     accounts.store(account, state)

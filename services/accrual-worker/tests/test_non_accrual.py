@@ -312,16 +312,19 @@ def test_a_loan_cured_then_past_due_again_re_enters_non_accrual_with_what_accrue
     assert_cache_equals_lines(loan)
 
 
-def test_a_charged_off_loan_in_non_accrual_keeps_its_suspended_interest_until_written_off():
+def test_a_collection_on_a_charged_off_loan_in_non_accrual_pays_its_suspended_interest_as_income():
     loan = opened(non_accrual_after_days=30)
     accrue(loan, "2024-04-30")
     atomic(services.account_charge_off, loan_id=loan, as_of="2024-04-30")
-    recovery = pay(loan, "1000.00", "2024-05-10")       # a recovery waits in borrower suspense
+    # a collection after the charge-off pays the balances in the allocation order, suspended interest first
+    collected = pay(loan, "1000.00", "2024-05-10")
     a = account(loan)
-    assert (recovery.overpayment, a.status, a.interest_suspended) == (Decimal("1000.00"), "charged_off",
-                                                                       Decimal("350.00"))
+    assert (collected.interest, collected.interest_suspended, collected.principal, collected.overpayment) == \
+        (Decimal("350.00"), Decimal("350.00"), Decimal("650.00"), 0)
+    assert (a.status, a.interest_suspended, a.principal) == ("charged_off", 0, Decimal("9350.00"))
     assert_cache_equals_lines(loan)
-    assert gl(loan).get("interest_income", 0) == 0
+    # cash basis: the suspended interest is income when received
+    assert gl(loan)["interest_income"] == Decimal("-350.00")
 
 
 def test_paying_off_a_loan_in_non_accrual_ends_its_non_accrual():

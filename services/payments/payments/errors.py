@@ -20,10 +20,12 @@ class PaymentError(StrEnum):
 
 MESSAGES = {
     PaymentError.LOAN_NOT_FOUND: "the loan does not exist for this tenant",
-    PaymentError.LOAN_NOT_PAYABLE: "payments are accepted only for active or defaulted loans",
+    PaymentError.LOAN_NOT_PAYABLE: "payments are accepted only for disbursed loans that are not paid off",
     PaymentError.CURRENCY_MISMATCH: "the payment currency differs from the loan currency",
     PaymentError.VALUE_DATE_BEFORE_DISBURSEMENT: "the value date is before the loan was disbursed",
     PaymentError.BAD_SIGNATURE: "the callback signature is missing, invalid or stale",
 }
 
-PAYABLE_LOAN_STATUSES = frozenset({"active", "defaulted"})
+# Charged-off and written-off loans take payments too: collections and recoveries (the ledger books them; cash is
+# never refused from a borrower who still owes, or owed, the lender).
+PAYABLE_LOAN_STATUSES = frozenset({"active", "defaulted", "charged_off", "written_off"})

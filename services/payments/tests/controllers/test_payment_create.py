@@ -193,6 +193,15 @@ async def test_a_loan_that_cannot_take_the_payment_is_422_and_nothing_is_stored(
     assert await stored_counts() == {"payments": 0, "keys": 0, "outbox": 0}
 
 
+@pytest.mark.parametrize("status", ["active", "defaulted", "charged_off", "written_off"])
+async def test_a_disbursed_loan_not_paid_off_takes_payments_collections_and_recoveries_included(asgi_client,
+                                                                                               loans_api, status):
+    loan_id = loans_api.add("acme", status=status)
+    async with asgi_client as client:
+        response = await post_payment(client, "acme", payment_request(loan_id))
+    assert response.status_code == 201, response.text
+
+
 async def test_another_tenants_loan_is_not_found(asgi_client, loans_api):
     loan_id = loans_api.add("globex")
     async with asgi_client as client:

@@ -1,0 +1,113 @@
+"""Cash after a charge-off or a write-off (Fineract's recovery repayments): it is never parked in borrower suspense.
+
+The loan: 10,000.00 at 12%, 30/360, 12 monthly installments of 888.49 from 2024-02-15, nothing paid, charged off on
+2024-04-30 with 350.00 of interest accrued (non-accrual at 90 days, so still income here) and fees of 0.
+
+- Charged off: the loan is fully reserved (provision / allowance) but still on the books. A collection pays its
+  balances in the allocation order, and the allowance held for the principal it collects is released.
+- Written off: the balances are off the books (a memo of what was written off is kept). Cash pays that memo in the
+  allocation order and is recoveries income; only what exceeds it is the borrower's (suspense).
+- A returned collection or recovery is undone exactly, journal included.
+"""
+
+import uuid
+from decimal import Decimal
+
+import pytest
+from common.tenancy import tenant_context
+from django.db import transaction
+from ledger import services
+from ledger.models import Account, Allocation, JournalLine
+from tests.factories import disbursed_event, gl_sums
+
+pytestmark = pytest.mark.django_db(transaction=True)
+T = "recoveries"
+
+
+def atomic(fn, **kwargs):
+    with tenant_context(T), transaction.atomic():
+        return fn(**kwargs)
+
+
+def account(loan_id) -> Account:
+    with tenant_context(T):
+        return Account.objects.get(loan_id=loan_id)
+
+
+def gl(loan_id) -> dict[str, Decimal]:
+    return gl_sums(JournalLine.objects.filter(entry__account=account(loan_id)))
+
+
+def pay(loan_id, amount, value_date, payment_id=None) -> Allocation:
+    return atomic(services.payment_allocate, payment_id=payment_id or str(uuid.uuid4()), loan_id=loan_id,
+                  amount=amount, currency="USD", value_date=value_date)
+
+
+def charged_off():
+    e = disbursed_event()
+    atomic(services.account_open, event=e)
+    atomic(services.account_accrue, loan_id=e.loan_id, through="2024-04-30")
+    atomic(services.account_charge_off, loan_id=e.loan_id, as_of="2024-04-30")
+    return e.loan_id
+
+
+def test_a_collection_after_charge_off_pays_the_balances_and_releases_the_allowance():
+    # given a charged-off loan (fully reserved: allowance -10,000.00)
+    loan = charged_off()
+    assert gl(loan)["allowance_for_losses"] == Decimal("-10000.00")
+    # when 1,000.00 is collected
+    collected = pay(loan, "1000.00", "2024-05-10")
+    # then it pays interest then principal, nothing goes to suspense, and the allowance for 650.00 is released
+    a = account(loan)
+    assert (collected.stage, collected.interest, collected.principal, collected.overpayment) == \
+        ("charged_off", Decimal("350.00"), Decimal("650.00"), 0)
+    assert (a.status, a.principal, a.interest, a.suspense) == ("charged_off", Decimal("9350.00"), 0, 0)
+    ledger = gl(loan)
+    assert ledger["loans_receivable"] == Decimal("9350.00") and "borrower_suspense" not in ledger
+    assert ledger["allowance_for_losses"] == Decimal("-9350.00")
+    assert ledger["provision_for_losses"] == Decimal("9350.00")
+    assert sum(ledger.values()) == 0
+
+
+def test_a_recovery_after_write_off_is_income_and_pays_what_was_written_off():
+    # given a charged-off loan written off: 10,000.00 principal and 350.00 interest off the books
+    loan = charged_off()
+    atomic(services.account_write_off, loan_id=loan, as_of="2024-06-30")
+    a = account(loan)
+    assert (a.written_off_principal, a.written_off_interest, a.written_off_fees) == \
+        (Decimal("10000.00"), Decimal("350.00"), 0)
+    # when 500.00 is recovered, and later 10,000.00 (more than is left)
+    first = pay(loan, "500.00", "2024-07-10")
+    second = pay(loan, "10000.00", "2024-08-10")
+    # then each pays the written-off interest, then principal, as recoveries income; only the excess is the
+    # borrower's
+    assert (first.stage, first.interest, first.principal, first.overpayment) == \
+        ("written_off", Decimal("350.00"), Decimal("150.00"), 0)
+    assert (second.principal, second.overpayment) == (Decimal("9850.00"), Decimal("150.00"))
+    a = account(loan)
+    assert (a.written_off_principal, a.written_off_interest, a.principal, a.suspense) == (0, 0, 0, Decimal("150.00"))
+    ledger = gl(loan)
+    assert ledger["recoveries"] == Decimal("-10350.00")
+    assert ledger["borrower_suspense"] == Decimal("-150.00")
+    assert "loans_receivable" not in ledger and sum(ledger.values()) == 0
+
+
+@pytest.mark.parametrize("stage", ["charged_off", "written_off"])
+def test_a_returned_collection_or_recovery_is_undone_exactly(stage):
+    # given a charged-off (or also written-off) loan and the journal and balances before a payment
+    loan = charged_off()
+    if stage == "written_off":
+        atomic(services.account_write_off, loan_id=loan, as_of="2024-06-30")
+    before, ledger_before = account(loan), gl(loan)
+    # when a payment is applied and then returned (NSF)
+    payment_id = str(uuid.uuid4())
+    pay(loan, "1000.00", "2024-07-10", payment_id=payment_id)
+    reversed_ = atomic(services.payment_reverse, payment_id=payment_id, reason="R01")
+    # then every balance, memo and general-ledger account is back where it was
+    after = account(loan)
+    assert reversed_.reversed and reversed_.stage == stage
+    fields = ("principal", "interest", "interest_suspended", "fees", "suspense", "written_off_principal",
+              "written_off_interest", "written_off_fees", "status")
+    assert [getattr(after, f) for f in fields] == [getattr(before, f) for f in fields]
+    assert gl(loan) == ledger_before
+    assert after.sequence > before.sequence
