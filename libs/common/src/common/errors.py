@@ -147,8 +147,12 @@ def install_exception_handlers(api) -> None:
         # SQLSTATE class 22 (data exception): a value from the request that its column cannot hold (a NUL
         # byte in text, an integer beyond bigint, ...). Bad input, not a server fault.
         log.warning("request.data_error", path=request.path, error=str(exc)[:200])
+        # the database does not say which field; the request is still a validation problem, and API.md gives
+        # every one an ``errors`` list
         return problem_response(422, "a value in the request is out of range or not valid",
-                                code="validation_error")
+                                code="validation_error",
+                                errors=[{"loc": ["body"], "msg": "a value is out of range or contains a character "
+                                                                 "that cannot be stored (e.g. a NUL byte)"}])
 
     def on_database_unavailable(request, exc: Exception):
         # The database refused or dropped the connection (too many clients, restarting), no pooled

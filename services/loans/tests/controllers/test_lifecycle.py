@@ -88,8 +88,11 @@ async def test_deny_records_the_reason_and_needs_one(asgi_client, admin, tenant,
         product = await create_product(client, admin)
         loan = await create_loan(client, admin, borrower_id=borrower_id, product_id=product["id"])
         without = await transition(client, admin, loan["id"], "deny", {})
+        nul = await transition(client, admin, loan["id"], "deny", {"reason": "income\x00not verified"})
         denied = await transition(client, admin, loan["id"], "deny", {"reason": "income not verified"})
     assert without.status_code == 422
+    # a reason PostgreSQL cannot store is a validation problem like any other: 422 with its errors list
+    assert nul.status_code == 422 and nul.json()["errors"] and nul.json()["type"].endswith("/validation_error")
     assert denied.json()["status"] == "denied" and denied.json()["denial_reason"] == "income not verified"
     [event] = await sync_to_async(outbox)(tenant, "loans.loan.denied.v1")
     assert event["body"]["payload"]["reason"] == "income not verified"
