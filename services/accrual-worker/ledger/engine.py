@@ -150,6 +150,8 @@ def days_past_due(rules: Rules, state: State, as_of: date) -> int:
 
 
 def _set_delinquency(state: State, rules: Rules, as_of: date, out: Movements) -> None:
+    if state.status in (CHARGED_OFF, WRITTEN_OFF):
+        return          # frozen as charged off: a collection or a recovery does not make the loan "current"
     dpd = days_past_due(rules, state, as_of) if state.status == OPEN else 0
     bucket = delinquency_bucket(dpd)
     if bucket != state.bucket:
@@ -268,11 +270,14 @@ def pay(state: State, rules: Rules, *, payment_id: str, amount: Decimal, value_d
     state.interest_suspended -= suspended
     state.principal -= result.principal
     state.suspense += result.overpayment
-    if result.principal > 0:
-        _restart_clock(state, rules, value_date)
-    scheduled_fee_part = min(result.fees, max(ZERO, rules.scheduled_fees - state.scheduled_fees_paid))
-    state.scheduled_fees_paid += scheduled_fee_part
-    state.paid_toward_schedule += result.principal + result.interest + scheduled_fee_part
+    if state.status != CHARGED_OFF:
+        # (a charged-off account neither accrues nor ages: its interest clock and its progress through the schedule
+        # stay as they were at the charge-off, which also makes a returned collection undo exactly)
+        if result.principal > 0:
+            _restart_clock(state, rules, value_date)
+        scheduled_fee_part = min(result.fees, max(ZERO, rules.scheduled_fees - state.scheduled_fees_paid))
+        state.scheduled_fees_paid += scheduled_fee_part
+        state.paid_toward_schedule += result.principal + result.interest + scheduled_fee_part
     if state.status == OPEN and state.total == 0:
         state.status = PAID_OFF
     _set_delinquency(state, rules, value_date, out)

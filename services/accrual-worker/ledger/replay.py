@@ -195,7 +195,8 @@ def _finish(account, rebuilt: _Rebuilt, effective: date, cause: str) -> None:
         memo["restated_legacy_non_accrual"] = True
         log.warning("ledger.legacy_non_accrual_restated", loan_id=str(account.loan_id), cause=cause)
     adjustment = rebuilt.adjustment
-    journal.post(kind="reprocess", effective_date=effective, impact=adjustment, account=account, memo=memo)
+    journal.post(kind="reprocess", effective_date=effective, impact=adjustment, account=account, memo=memo,
+                 reference=f"reprocess:{cause}")
     # interest charged to the borrower: income plus the memo contra (a move between the two, non-accrual or
     # a payment of suspended interest, changes neither what is charged nor this sum)
     interest_delta = -adjustment.get(journal.II, ZERO) - adjustment.get(journal.SIC, ZERO)
@@ -288,24 +289,31 @@ def _emit_reversed(account, allocation: Allocation, nsf_amount: Decimal) -> None
 
 
 def reverse_in_place(account, *, allocation: Allocation, reason: str) -> Allocation:
-    """A collection after charge-off or a recovery after write-off that was returned: nothing accrues in these
-    stages and no later step depends on the order of payments, so the payment is undone where it stands — its
-    journal negated (the allowance release or the recovery income with it), what it paid owed again. No NSF fee:
-    fees are assessed only while the loan is open."""
+    """A collection after charge-off or a recovery after write-off that was returned: nothing accrues or ages in
+    these stages and no later step depends on the order of payments, so the payment is undone where it stands —
+    its journal negated (the allowance release or the recovery income with it), what it paid owed (or recoverable)
+    again. A collection returned after the loan was written off is written off again: what it paid goes back on
+    the books and straight off them (income reversed, the provision charged again). No NSF fee: fees are
+    assessed only while the loan is open."""
     state = accounts.state_of(account)
-    if allocation.stage == engine.WRITTEN_OFF:
+    recognised = allocation.interest - allocation.interest_suspended
+    if allocation.stage == engine.WRITTEN_OFF or account.status == engine.WRITTEN_OFF:
         state.written_off_fees += allocation.fees
         state.written_off_interest += allocation.interest
         state.written_off_principal += allocation.principal
     else:
         state.fees += allocation.fees
-        state.interest += allocation.interest - allocation.interest_suspended
+        state.interest += recognised
         state.interest_suspended += allocation.interest_suspended
         state.principal += allocation.principal
-        state.paid_toward_schedule -= allocation.principal + allocation.interest
     state.suspense -= allocation.overpayment
     accounts.store(account, state)
     _post_reversal(account, allocation, reason=reason, on=account.last_accrual_date)
+    if allocation.stage == engine.CHARGED_OFF and account.status == engine.WRITTEN_OFF:
+        journal.post(kind="write_off", effective_date=account.last_accrual_date, account=account,
+                     reference=f"reversal:{allocation.payment_id}",
+                     impact=journal.write_off(principal=allocation.principal, interest=recognised,
+                                              fees=allocation.fees, interest_suspended=allocation.interest_suspended))
     _emit_reversed(account, allocation, ZERO)
     events.emit_balance_changed(account, "reversal")
     return allocation

@@ -128,6 +128,11 @@ def payment_allocate(*, payment_id: str, loan_id: str, amount: str, currency: st
     return allocation
 
 
+# (the allocation's stage, the account's status now) for which a returned payment is undone in place
+IN_PLACE_REVERSALS = {(engine.CHARGED_OFF, engine.CHARGED_OFF), (engine.WRITTEN_OFF, engine.WRITTEN_OFF),
+                      (engine.CHARGED_OFF, engine.WRITTEN_OFF)}
+
+
 def _stage(status: str) -> str:
     """The stage an allocation is applied in: a collection after charge-off, a recovery after write-off, or open."""
     return status if status in (engine.CHARGED_OFF, engine.WRITTEN_OFF) else "open"
@@ -144,8 +149,9 @@ def payment_reverse(*, payment_id: str, reason: str, on: date | str | None = Non
     allocation.refresh_from_db()
     if allocation.reversed:
         return allocation
-    if account.status in (engine.CHARGED_OFF, engine.WRITTEN_OFF) and allocation.stage == account.status:
-        # a collection or recovery that bounced: nothing accrues in this stage, so it is undone in place
+    if (allocation.stage, account.status) in IN_PLACE_REVERSALS:
+        # a collection or recovery that bounced (a collection possibly after the write-off): nothing accrues or
+        # ages in these stages, so it is undone in place
         return replay.reverse_in_place(account, allocation=allocation, reason=reason)
     if account.status not in (engine.OPEN, engine.PAID_OFF):
         raise AccountClosed(f"account of loan {account.loan_id} is {account.status} since the payment was applied; "

@@ -92,22 +92,64 @@ def test_a_recovery_after_write_off_is_income_and_pays_what_was_written_off():
     assert "loans_receivable" not in ledger and sum(ledger.values()) == 0
 
 
+def test_a_collection_leaves_the_charged_off_loan_aged_as_it_was():
+    # given a loan charged off 150 days past due (installment 1 due 2024-02-15)
+    e = disbursed_event()
+    atomic(services.account_open, event=e)
+    atomic(services.account_charge_off, loan_id=e.loan_id, as_of="2024-07-14")
+    before = account(e.loan_id)
+    assert (before.days_past_due, before.bucket) == (150, "dpd_120_plus")
+    # when 10.00 is collected, then it is still 150 days past due, not "current"
+    pay(e.loan_id, "10.00", "2024-07-20")
+    after = account(e.loan_id)
+    assert (after.days_past_due, after.bucket) == (150, "dpd_120_plus")
+
+
+def charged_off_with_a_fee():
+    """Charged off with an origination fee of 100.00 still owed (a collection pays it first)."""
+    e = disbursed_event(origination_fee="100.00")
+    atomic(services.account_open, event=e)
+    atomic(services.account_accrue, loan_id=e.loan_id, through="2024-04-30")
+    atomic(services.account_charge_off, loan_id=e.loan_id, as_of="2024-04-30")
+    return e.loan_id
+
+
+STATE = ("principal", "interest", "interest_suspended", "fees", "suspense", "written_off_principal",
+         "written_off_interest", "written_off_fees", "status", "paid_toward_schedule", "scheduled_fees_paid",
+         "interest_since", "interest_posted_since", "days_past_due", "bucket", "oldest_unpaid_due")
+
+
 @pytest.mark.parametrize("stage", ["charged_off", "written_off"])
 def test_a_returned_collection_or_recovery_is_undone_exactly(stage):
-    # given a charged-off (or also written-off) loan and the journal and balances before a payment
-    loan = charged_off()
+    # given a charged-off (or also written-off) loan owing a fee, and its state and journal before a payment
+    loan = charged_off_with_a_fee()
     if stage == "written_off":
         atomic(services.account_write_off, loan_id=loan, as_of="2024-06-30")
     before, ledger_before = account(loan), gl(loan)
-    # when a payment is applied and then returned (NSF)
+    # when a payment (fee, interest, then principal) is applied and then returned (NSF)
     payment_id = str(uuid.uuid4())
-    pay(loan, "1000.00", "2024-07-10", payment_id=payment_id)
+    applied = pay(loan, "1000.00", "2024-07-10", payment_id=payment_id)
+    assert applied.fees == Decimal("100.00")
     reversed_ = atomic(services.payment_reverse, payment_id=payment_id, reason="R01")
-    # then every balance, memo and general-ledger account is back where it was
+    # then every balance, memo, clock and general-ledger account is back where it was
     after = account(loan)
     assert reversed_.reversed and reversed_.stage == stage
-    fields = ("principal", "interest", "interest_suspended", "fees", "suspense", "written_off_principal",
-              "written_off_interest", "written_off_fees", "status")
-    assert [getattr(after, f) for f in fields] == [getattr(before, f) for f in fields]
+    assert [getattr(after, f) for f in STATE] == [getattr(before, f) for f in STATE]
     assert gl(loan) == ledger_before
     assert after.sequence > before.sequence
+
+
+def test_a_collection_returned_after_the_write_off_is_written_off_again():
+    # given two identical charged-off loans; one collects 1,000.00 before both are written off
+    loan, twin = charged_off_with_a_fee(), charged_off_with_a_fee()
+    payment_id = str(uuid.uuid4())
+    pay(loan, "1000.00", "2024-05-10", payment_id=payment_id)
+    for loan_id in (loan, twin):
+        atomic(services.account_write_off, loan_id=loan_id, as_of="2024-06-30")
+    # when the collection is returned after the write-off
+    atomic(services.payment_reverse, payment_id=payment_id, reason="R01")
+    # then the loan is where its twin is: the same amounts recoverable and every general-ledger account equal
+    # (the collection's cash reversed, its income and allowance release undone, what it paid written off again)
+    memo = ("written_off_principal", "written_off_interest", "written_off_fees", "principal", "interest", "fees")
+    assert [getattr(account(loan), f) for f in memo] == [getattr(account(twin), f) for f in memo]
+    assert gl(loan) == gl(twin)

@@ -74,8 +74,9 @@ def _apply_balances(loan: Loan, *, sequence: int, balances: dict, fields: dict) 
         loan.interest_accrued_since += _d(fields["accrued"])
     if fields.get("non_accrual") is not None:
         loan.non_accrual = bool(fields["non_accrual"])
-    if "oldest_unpaid_due" in fields:          # absent from events of ledgers before it was reported
-        loan.oldest_unpaid_due = _date(fields["oldest_unpaid_due"])
+    # absent from the events of a ledger older than the field: unknown, so the payoff quote adds no late fee (as
+    # before) rather than trusting a date set at disbursement
+    loan.oldest_unpaid_due = _date(fields.get("oldest_unpaid_due"))
     return True
 
 
@@ -116,10 +117,8 @@ def _maybe_reopen(loan: Loan, as_of: date, cause: str) -> None:
 def balance_changed_apply(*, payload: ev.BalanceChanged, as_of: date) -> bool:
     """Apply a balance change unless stale; ``paid_off`` → loan paid off; past the threshold → defaulted."""
     loan = _lock(payload.loan_id)
-    fields = payload.model_dump()
-    if "oldest_unpaid_due" not in payload.model_fields_set:
-        del fields["oldest_unpaid_due"]
-    applied = _apply_balances(loan, sequence=payload.sequence, balances=payload.balances.model_dump(), fields=fields)
+    applied = _apply_balances(loan, sequence=payload.sequence, balances=payload.balances.model_dump(),
+                              fields=payload.model_dump())
     if not applied:
         log.info("projection.stale", loan_id=payload.loan_id, sequence=payload.sequence,
                  applied=loan.balance_sequence)
@@ -223,6 +222,9 @@ def accrual_run_progressed_apply(*, payload: ev.AccrualRunProgressed) -> None:
         if _apply_balances(loan, sequence=int(account["sequence"]), balances=account["balances"], fields=account):
             _apply_delinquency(loan, sequence=int(account["sequence"]), days_past_due=account.get("days_past_due"),
                                bucket=account.get("delinquency_bucket"))
+            # a run accrues open accounts only: one the projection still shows paid off was reopened (its
+            # balance_changed may come later, or be stale by then)
+            _maybe_reopen(loan, date.fromisoformat(payload.through), "accrual")
             _maybe_default(loan, date.fromisoformat(payload.through))
             loan.save(update_fields=PROJECTED_FIELDS)
         if Loan.product.is_cached(loan):

@@ -14,6 +14,7 @@ from common.db import run_sync
 from common.errors import Conflict, NotFound, Unprocessable
 from common.finance import FlatInterest, payoff_quote
 from common.finance.schedule import FLAT
+from common.money import format_amount
 from common.permissions import ahas_object_perm, avisible, grant_sql
 from django.db.models import QuerySet
 
@@ -109,8 +110,7 @@ async def _late_fees_due_by(loan: Loan, as_of: date) -> Decimal:
     every later one) whose grace ends after the day the ledger accrued to and by ``as_of``. The ledger's own rule
     (``ledger.engine``: a fee on due date + grace + 1, once per installment, while the loan is open)."""
     product = loan.product
-    if product.late_fee_amount <= 0 or loan.oldest_unpaid_due is None \
-            or loan.status not in (LoanStatus.ACTIVE, LoanStatus.DEFAULTED):
+    if product.late_fee_amount <= 0 or loan.oldest_unpaid_due is None:
         return Decimal(0)
     assessed_through = loan.last_accrual_date or loan.disbursement_date
     grace = timedelta(days=product.grace_days + 1)
@@ -139,6 +139,13 @@ async def loan_payoff_quote(*, loan: Loan, as_of: date) -> dict:
                 async for r in schedule_rows(loan=loan)]
         flat = FlatInterest.from_schedule({"installments": rows}, disbursement_date=loan.disbursement_date,
                                           places=places, mode=mode)
+    if loan.status not in (LoanStatus.ACTIVE, LoanStatus.DEFAULTED):
+        # charged off (or paid off, written off): the ledger accrues nothing and charges no late fee any more, so
+        # the balances it reported are what settles the loan on any later day
+        total = loan.balance_principal + loan.balance_interest + loan.balance_fees
+        return {"as_of": as_of.isoformat(), "principal": format_amount(loan.balance_principal, places),
+                "interest": format_amount(loan.balance_interest, places),
+                "fees": format_amount(loan.balance_fees, places), "total": format_amount(total, places)}
     # a loan in non-accrual keeps accruing what it owes (the ledger holds it as suspended interest, not
     # income, and reports it in the interest balance): the same clock applies
     fees = loan.balance_fees + await _late_fees_due_by(loan, as_of)

@@ -75,6 +75,43 @@ async def test_a_paid_off_loan_that_owes_again_is_active_again_and_can_default(a
         [("938.49", "reversal")]
 
 
+async def test_a_run_that_accrues_a_loan_shown_paid_off_reopens_it(asgi_client, admin, tenant, borrower_id):
+    # given a loan paid off (sequence 7) whose reopening balance_changed (8) has not arrived (or arrives late)
+    async with asgi_client as client:
+        _, loan = await active_loan(client, admin, borrower_id=borrower_id)
+        deliver_ = sync_to_async(deliver)
+        await deliver_(tenant, BALANCE, changed(loan["id"], 7, "0.00", paid_off=True))
+        # when the night's run reports the (open) account at sequence 9, then the late balance_changed (8)
+        account = {"loan_id": loan["id"], "sequence": 9, "balances": balances("10000.00", "3.33"),
+                   "last_accrual_date": "2024-02-16", "accrued": "3.33", "status": "open"}
+        await deliver_(tenant, "ledger.accrual_run.progressed.v1", {
+            "run_id": str(uuid.uuid4()), "status": "completed", "through": "2024-02-16", "accounts_total": 1,
+            "accounts_done": 1, "accounts": [account]})
+        await deliver_(tenant, BALANCE, changed(loan["id"], 8, "10000.00", cause="reversal"))
+        after = await _get(client, admin, loan["id"])
+    # then the run reopened it, once
+    assert after["status"] == "active" and after["balances"]["total"] == "10003.33"
+    assert len(await sync_to_async(outbox)(tenant, "loans.loan.reopened.v1")) == 1
+
+
+async def test_a_charged_off_loans_payoff_quote_is_its_balances_nothing_accrues(asgi_client, admin, tenant,
+                                                                               borrower_id):
+    # given a defaulted loan charged off with 10000.00 + 350.00 owed, as the ledger last reported
+    async with asgi_client as client:
+        _, loan = await active_loan(client, admin, borrower_id=borrower_id, default_after_days=30,
+                                    late_fee={"amount": "25.00", "grace_days": 10})
+        await sync_to_async(deliver)(tenant, BALANCE, changed(
+            loan["id"], 5, "10000.00", "350.00", dpd=75, last_accrual_date="2024-04-30", accrual_since="2024-01-15",
+            interest_accrued_since="350.00", oldest_unpaid_due="2024-02-15"))
+        charged = await client.post(f"{API}/loans/{loan['id']}/charge-off", json={"as_of": "2024-04-30"},
+                                    headers=admin)
+        quote = (await client.get(f"{API}/loans/{loan['id']}/payoff-quote?as_of=2024-06-30", headers=admin)).json()
+    # then two months later the quote is still the balances: no interest, no late fee (the ledger adds none)
+    assert charged.status_code == 200 and charged.json()["status"] == "charged_off", charged.text
+    assert quote == {"as_of": "2024-06-30", "principal": "10000.00", "interest": "350.00", "fees": "0.00",
+                     "total": "10350.00"}
+
+
 async def test_days_past_due_past_the_threshold_defaults_the_loan(asgi_client, admin, tenant, borrower_id):
     # given a product that defaults after 30 days past due
     async with asgi_client as client:
