@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import structlog
 from common.db import run_atomic, run_sync
+from common.logging import bind_context
 from common.money import format_amount
 from common.tenancy import tenant_context
 from django.db.models import F
@@ -90,13 +91,13 @@ def _lease_due_tx(*, limit: int) -> list[tuple[uuid.UUID, str]]:
                .order_by("next_charge_at")[:limit])
     for payment in due:
         Payment.all_tenants.filter(pk=payment.pk).update(next_charge_at=now + LEASE)
-    return [(p.id, p.tenant_id) for p in due]
+    return [(p.id, p.tenant_id, p.correlation_id) for p in due]
 
 
 async def charge_due_payments(*, limit: int = 100, processor: PaymentProcessor | None = None) -> int:
     """Ask the processor again for every pending payment whose charge is due; returns how many it accepted."""
     accepted = 0
-    for payment_id, tenant_id in await run_atomic(_lease_due_tx, limit=limit):
-        with tenant_context(tenant_id):
+    for payment_id, tenant_id, correlation_id in await run_atomic(_lease_due_tx, limit=limit):
+        with tenant_context(tenant_id), bind_context(correlation_id=correlation_id or None):
             accepted += await payment_request_charge(payment_id=payment_id, processor=processor)
     return accepted

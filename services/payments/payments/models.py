@@ -69,6 +69,9 @@ class Payment(TenantModel):
     return_reason = models.CharField(max_length=255, blank=True, default="")
 
     created_by = models.CharField(max_length=128, blank=True, default="")
+    # the correlation id of the request that recorded it: the processor's callback and the sweep carry it on, so
+    # one id follows the payment from the POST through settlement and the ledger's allocation
+    correlation_id = models.CharField(max_length=64, blank=True, default="", db_default="")
     settled_at = models.DateTimeField(null=True, blank=True)
     allocated_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)

@@ -29,6 +29,7 @@ from common.idempotency import (
     idempotent_write,
     request_fingerprint,
 )
+from common.logging import get_correlation_id
 from common.money import AmountError, format_amount, minor_units, parse_amount
 from common.tenancy import require_tenant
 from common.tenancy.calendar import business_date
@@ -106,6 +107,7 @@ def _payment_create_tx(*, record: IdempotencyRecord, loan_id: uuid.UUID, amount:
                        value_date: date, created_by: str) -> tuple[int, str, Payment]:
     payment = Payment.objects.create(loan_id=loan_id, amount=amount, currency=currency, method=method,
                                      value_date=value_date, created_by=created_by,
+                                     correlation_id=(get_correlation_id() or "")[:64],
                                      next_charge_at=timezone.now() + CHARGE_GRACE)
     outbox_add(PaymentReceived(**_payload_fields(payment)))
     body = json.dumps(payment_body(payment))

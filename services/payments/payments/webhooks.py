@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import structlog
 from common.db import run_atomic
 from common.errors import BadRequest, Unauthorized
+from common.logging import bind_context
 from common.tenancy import tenant_context
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -93,7 +94,9 @@ def processor_callback_tx(callback: Callback) -> CallbackResult:
     payment = next(iter(Payment.all_tenants.select_for_update()
                         .filter(pk=callback.payment_id, tenant_id=callback.tenant_id)[:1]), None)
     if payment is not None:
-        with tenant_context(callback.tenant_id):
+        # the payment's own correlation id, not the callback request's: the settled event and the allocate command
+        # (and so the ledger's allocation) carry the id the payment was recorded under
+        with tenant_context(callback.tenant_id), bind_context(correlation_id=payment.correlation_id or None):
             if payment.processor_reference and callback.charge_id and payment.processor_reference != callback.charge_id:
                 outcome = "ignored"
                 log.warning("webhook.reference_mismatch", payment_id=str(payment.id), charge_id=callback.charge_id)

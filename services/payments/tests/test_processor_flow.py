@@ -57,6 +57,22 @@ async def test_a_declined_charge_fails_the_payment(client, loans_api, processor,
     assert await outbox("ledger.allocate_payment") == []
 
 
+async def test_one_correlation_id_follows_the_payment_from_the_post_to_the_allocate_command(client, loans_api,
+                                                                                            processor, payments_http):
+    # given a payment posted under a correlation id
+    loan_id = loans_api.add("acme")
+    headers = {**bearer("acme", "collector"), "Idempotency-Key": "corr-1", "X-Correlation-Id": "trace-4711"}
+    created = (await client.post("/api/v1/payments", json=payment_request(loan_id), headers=headers)).json()
+    # when the processor's callback (a request of its own, with its own id) settles it
+    await await_until(lambda: _is(created["id"], "settled"), timeout=10, message="payment settled")
+    # then the received and settled events and the ledger's allocate command all carry the POST's id
+    rows = [*(await outbox("payments.payment.received.v1")), *(await outbox("payments.payment.settled.v1")),
+            *(await outbox("ledger.allocate_payment"))]
+    assert len(rows) == 3
+    assert {row.correlation_id for row in rows} == {"trace-4711"}
+    assert (await payment_row(created["id"])).correlation_id == "trace-4711"
+
+
 async def test_a_processor_return_after_settlement_sends_the_reversal_command(client, loans_api, processor,
                                                                               payments_http):
     # given a settled payment
