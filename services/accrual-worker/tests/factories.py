@@ -68,3 +68,22 @@ def gl_sums(lines) -> dict:
     for gl_account, debit, credit in lines.values_list("gl_account", "debit", "credit"):
         out[gl_account] = out.get(gl_account, Decimal(0)) + debit - credit
     return {k: v for k, v in out.items() if v}
+
+
+def in_tenant(fn, tenant: str, **kwargs):
+    """``fn(**kwargs)`` as ``tenant``, in one transaction (as the worker's task runs a service). A test file binds
+    its own tenant: ``atomic = functools.partial(in_tenant, tenant=T)``."""
+    from common.tenancy import tenant_context
+    from django.db import transaction
+
+    with tenant_context(tenant), transaction.atomic():
+        return fn(**kwargs)
+
+
+def account_of(loan_id, tenant: str):
+    """The ledger account of a loan of ``tenant`` (``account = functools.partial(account_of, tenant=T)``)."""
+    from common.tenancy import tenant_context
+    from ledger.models import Account
+
+    with tenant_context(tenant):
+        return Account.objects.get(loan_id=loan_id)

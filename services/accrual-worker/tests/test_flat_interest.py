@@ -1,5 +1,6 @@
 """Flat-interest loans: the ledger accrues the schedule's interest, not interest on the principal owed."""
 
+import functools
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
@@ -10,20 +11,16 @@ from common.tenancy import tenant_context
 from django.db import connection, transaction
 from ledger import accounts, services
 from ledger.models import Account, Accrual, Installment
-from tests.factories import disbursed_event
+from tests.factories import account_of, disbursed_event, in_tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 T = "flat"
 
 
-def atomic(fn, **kwargs):
-    with tenant_context(T), transaction.atomic():
-        return fn(**kwargs)
+atomic = functools.partial(in_tenant, tenant=T)
 
 
-def account(loan_id) -> Account:
-    with tenant_context(T):
-        return Account.objects.get(loan_id=loan_id)
+account = functools.partial(account_of, tenant=T)
 
 
 def test_paying_each_installment_on_its_due_date_pays_exactly_the_flat_schedule():

@@ -8,16 +8,16 @@ by the running total paid toward the schedule; before this rule that total said 
 the loan stayed current for ever, owing principal, with no late fee, no non-accrual and no default.
 """
 
+import functools
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from common.tenancy import tenant_context
-from django.db import transaction
 from ledger import services
 from ledger.models import Account, Fee
-from tests.factories import disbursed_event
+from tests.factories import account_of, disbursed_event, in_tenant
 from tests.test_portfolio_accrual import clone_tenant, run_portfolio, snapshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,14 +25,10 @@ T = "maturity"
 MATURITY = date(2025, 1, 15)
 
 
-def atomic(fn, tenant=T, **kwargs):
-    with tenant_context(tenant), transaction.atomic():
-        return fn(**kwargs)
+atomic = functools.partial(in_tenant, tenant=T)
 
 
-def account(loan_id, tenant=T) -> Account:
-    with tenant_context(tenant):
-        return Account.objects.get(loan_id=loan_id)
+account = functools.partial(account_of, tenant=T)
 
 
 def paid_ten_days_late_every_time(tenant=T):

@@ -5,6 +5,7 @@ The loan of every test: 10,000.00 at 12%, 30/360, 12 monthly installments of 888
 2024-03-16 (installment 1 thirty days past due), with 203.33 accrued; by 2024-04-30, 350.00 is owed.
 """
 
+import functools
 import importlib
 import io
 import json
@@ -15,24 +16,20 @@ from decimal import Decimal
 import pytest
 from common.tenancy import tenant_context
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import connection
 from ledger import accounts, engine, events, journal, services
-from ledger.models import Account, Accrual, Allocation, JournalEntry, JournalLine, NonAccrual
-from tests.factories import disbursed_event, gl_sums
+from ledger.models import Accrual, Allocation, JournalEntry, JournalLine, NonAccrual
+from tests.factories import account_of, disbursed_event, gl_sums, in_tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 T = "cashbasis"
 ENTRY = date(2024, 3, 16)
 
 
-def atomic(fn, **kwargs):
-    with tenant_context(T), transaction.atomic():
-        return fn(**kwargs)
+atomic = functools.partial(in_tenant, tenant=T)
 
 
-def account(loan_id) -> Account:
-    with tenant_context(T):
-        return Account.objects.get(loan_id=loan_id)
+account = functools.partial(account_of, tenant=T)
 
 
 def opened(**kwargs):

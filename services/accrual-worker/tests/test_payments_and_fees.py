@@ -1,5 +1,6 @@
 """Allocation edge cases through the services: back-dated payments, reversals, late fees, concurrency."""
 
+import functools
 import threading
 import uuid
 from datetime import date
@@ -10,21 +11,17 @@ from common.tenancy import tenant_context
 from django.db import IntegrityError, connection, connections, transaction
 from ledger import services
 from ledger.errors import AccountNotOpen
-from ledger.models import Account, Accrual, Allocation, Fee, JournalLine
-from tests.factories import disbursed_event, gl_sums
+from ledger.models import Accrual, Allocation, Fee, JournalLine
+from tests.factories import account_of, disbursed_event, gl_sums, in_tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 T = "acme"
 
 
-def atomic(fn, **kwargs):
-    with tenant_context(T), transaction.atomic():
-        return fn(**kwargs)
+atomic = functools.partial(in_tenant, tenant=T)
 
 
-def account(loan_id):
-    with tenant_context(T):
-        return Account.objects.get(loan_id=loan_id)
+account = functools.partial(account_of, tenant=T)
 
 
 def state(loan_id):

@@ -10,28 +10,23 @@ The loan: 10,000.00 at 12%, 30/360, 12 monthly installments of 888.49 from 2024-
 - A returned collection or recovery is undone exactly, journal included.
 """
 
+import functools
 import uuid
 from decimal import Decimal
 
 import pytest
-from common.tenancy import tenant_context
-from django.db import transaction
 from ledger import services
-from ledger.models import Account, Allocation, JournalLine
-from tests.factories import disbursed_event, gl_sums
+from ledger.models import Allocation, JournalLine
+from tests.factories import account_of, disbursed_event, gl_sums, in_tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 T = "recoveries"
 
 
-def atomic(fn, **kwargs):
-    with tenant_context(T), transaction.atomic():
-        return fn(**kwargs)
+atomic = functools.partial(in_tenant, tenant=T)
 
 
-def account(loan_id) -> Account:
-    with tenant_context(T):
-        return Account.objects.get(loan_id=loan_id)
+account = functools.partial(account_of, tenant=T)
 
 
 def gl(loan_id) -> dict[str, Decimal]:
