@@ -38,6 +38,7 @@ def rules_of(account) -> engine.Rules:
         scheduled_fees=Decimal(account.scheduled_fees), late_fee=Decimal(account.late_fee),
         grace_days=account.grace_days, nsf_fee=Decimal(account.nsf_fee),
         non_accrual_after_days=account.non_accrual_after_days, order=tuple(account.allocation_order), flat=flat,
+        arrears_tolerance=Decimal(account.arrears_tolerance),
     )
     if len(_RULES_CACHE) > 10_000:
         _RULES_CACHE.clear()

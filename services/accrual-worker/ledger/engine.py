@@ -50,6 +50,7 @@ class Rules:
     non_accrual_after_days: int
     order: tuple[str, ...]
     flat: FlatInterest | None = None          # a flat-interest loan's clock; None: declining balance
+    arrears_tolerance: Decimal = ZERO          # an installment short by no more than this is not past due
 
 
 @dataclass
@@ -129,11 +130,14 @@ def first_unpaid(rules: Rules, state: State) -> int | None:
     Payments pay installments oldest first, by the running total of what they paid toward the schedule.
     The last installment is the remainder: it stays unpaid while any principal or interest is owed. A
     borrower who paid late paid more interest than the schedule shows, so reaching the schedule's total
-    does not repay the loan; at maturity the whole balance is due, and it ages from the maturity date."""
-    index = bisect.bisect_right(rules.cumulative_totals, state.paid_toward_schedule)
+    does not repay the loan; at maturity the whole balance is due, and it ages from the maturity date.
+    ``arrears_tolerance`` (Fineract's in-arrears tolerance): an installment short by no more than it counts as
+    paid, and so does a balance of no more than it left after maturity — a few cents do not bring a late fee."""
+    tolerance = rules.arrears_tolerance
+    index = bisect.bisect_right(rules.cumulative_totals, state.paid_toward_schedule + tolerance)
     if index < len(rules.due_dates):
         return index
-    if rules.due_dates and state.principal + state.interest + state.interest_suspended > 0:
+    if rules.due_dates and state.principal + state.interest + state.interest_suspended > tolerance:
         return len(rules.due_dates) - 1
     return None
 

@@ -48,6 +48,7 @@ class Account(TenantModel):
     nsf_fee = models.DecimalField(**MONEY, default=0)
     default_after_days = models.PositiveIntegerField(default=90)
     non_accrual_after_days = models.PositiveIntegerField(default=90)
+    arrears_tolerance = models.DecimalField(**MONEY, default=0, db_default=0)   # short by ≤ this: not past due
     allocation_order = models.JSONField()
     # balances (cache of the subledger)
     principal = models.DecimalField(**MONEY)

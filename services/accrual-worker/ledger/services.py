@@ -47,7 +47,7 @@ def account_open(*, event: LoanDisbursed) -> Account:
         opening_principal=principal, origination_fee=fee, scheduled_fees=terms.fees,
         late_fee=Decimal(event.late_fee), grace_days=event.grace_days, nsf_fee=Decimal(event.nsf_fee or "0"),
         default_after_days=event.default_after_days, non_accrual_after_days=event.non_accrual_after_days,
-        allocation_order=list(event.allocation_order), principal=principal, fees=fee, interest_since=disbursed,
+        arrears_tolerance=Decimal(event.arrears_tolerance or "0"), allocation_order=list(event.allocation_order), principal=principal, fees=fee, interest_since=disbursed,
         last_accrual_date=disbursed,
         oldest_unpaid_due=min((date.fromisoformat(i["due_date"]) for i in event.schedule["installments"]), default=None),
     )

@@ -14,7 +14,8 @@ def disbursed_event(*, principal="10000.00", annual_rate="0.12", term=12, day_co
                     amortization="equal_installments", rounding_mode="half_even", places=2,
                     origination_fee="0.00", late_fee="0.00", grace_days=10, nsf_fee="0.00",
                     non_accrual_after_days=90, allocation_order=("fees", "interest", "principal"),
-                    loan_id=None, currency="USD", interest_method="declining_balance") -> LoanDisbursed:
+                    loan_id=None, currency="USD", interest_method="declining_balance",
+                    arrears_tolerance="0") -> LoanDisbursed:
     terms = LoanTerms(principal=Decimal(principal), annual_rate=Decimal(annual_rate), term=term, frequency=frequency,
                       interest_method=interest_method, amortization=amortization, day_count=day_count,
                       rounding_mode=rounding_mode, rounding_places=places, disbursement_date=disbursement_date,
@@ -26,7 +27,7 @@ def disbursed_event(*, principal="10000.00", annual_rate="0.12", term=12, day_co
         first_payment_date=first_payment_date or schedule.installments[0].due_date.isoformat(),
         terms=terms.to_dict(), schedule=schedule.to_dict(), origination_fee=origination_fee, late_fee=late_fee,
         grace_days=grace_days, nsf_fee=nsf_fee, default_after_days=90, non_accrual_after_days=non_accrual_after_days,
-        allocation_order=list(allocation_order),
+        allocation_order=list(allocation_order), arrears_tolerance=arrears_tolerance,
     )
 
 

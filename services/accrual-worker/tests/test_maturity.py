@@ -143,3 +143,42 @@ def test_the_migration_gives_accounts_stranded_by_the_earlier_rule_their_maturit
     assert (a.oldest_unpaid_due, a.days_past_due) == (MATURITY, 20)
     assert late_fees(stranded.loan_id) == [(12, MATURITY + timedelta(days=11))]
     assert account(on_time.loan_id).oldest_unpaid_due is None
+
+
+@pytest.mark.parametrize("tolerance, days_past_due, late_fees_charged", [("0.00", 20, [12]), ("1.00", 0, [])])
+def test_an_arrears_tolerance_keeps_a_few_cents_left_at_maturity_from_ageing(tolerance, days_past_due,
+                                                                           late_fees_charged):
+    # given the loan paid on every due date but the last, whose scheduled amount came a day late: one more day of
+    # interest, so a few cents of principal are left after maturity
+    event = disbursed_event(late_fee="25.00", grace_days=10, arrears_tolerance=tolerance)
+    atomic(services.account_open, event=event)
+    *early, last = event.schedule["installments"]
+    for installment in early:
+        atomic(services.payment_allocate, payment_id=str(uuid.uuid4()), loan_id=event.loan_id,
+               amount=installment["total"], currency="USD", value_date=installment["due_date"])
+    atomic(services.payment_allocate, payment_id=str(uuid.uuid4()), loan_id=event.loan_id, amount=last["total"],
+           currency="USD", value_date="2025-01-16")
+    left = account(event.loan_id).principal
+    assert Decimal("0") < left < Decimal("1.00")
+    # when accrued 20 days past maturity
+    atomic(services.account_accrue, loan_id=event.loan_id, through="2025-02-04")
+    # then without a tolerance those cents age from maturity and bring a 25.00 late fee; within the product's
+    # tolerance they do not (still owed, not past due)
+    a = account(event.loan_id)
+    assert a.days_past_due == days_past_due
+    assert [number for number, _ in late_fees(event.loan_id)] == late_fees_charged
+    assert a.status == "open" and a.principal == left
+
+
+def test_an_installment_short_by_no_more_than_the_tolerance_is_not_past_due():
+    # given installment 1 paid 0.50 short on its due date, with a tolerance of 1.00 (and a twin without one)
+    loans = {}
+    for tolerance in ("1.00", "0.00"):
+        event = disbursed_event(late_fee="25.00", grace_days=10, arrears_tolerance=tolerance)
+        atomic(services.account_open, event=event)
+        atomic(services.payment_allocate, payment_id=str(uuid.uuid4()), loan_id=event.loan_id, amount="887.99",
+               currency="USD", value_date="2024-02-15")
+        atomic(services.account_accrue, loan_id=event.loan_id, through="2024-03-01")
+        loans[tolerance] = account(event.loan_id)
+    # then with the tolerance it is current, without it 15 days past due
+    assert (loans["1.00"].days_past_due, loans["0.00"].days_past_due) == (0, 15)

@@ -46,6 +46,7 @@ class Product(TenantModel):
     grace_days = models.PositiveIntegerField()
     default_after_days = models.PositiveIntegerField()
     non_accrual_after_days = models.PositiveIntegerField(default=90)
+    arrears_tolerance = models.DecimalField(default=0, db_default=0, **MONEY)   # not past due while short by ≤ this
     nsf_fee = models.DecimalField(default=ZERO, **MONEY)
     four_eyes = models.BooleanField(default=False)
     allocation_order = models.JSONField()

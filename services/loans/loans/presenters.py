@@ -27,7 +27,9 @@ def product_out(p: Product) -> dict:
         "late_fee": {"amount": format_amount(p.late_fee_amount, places), "grace_days": p.grace_days},
         "default_after_days": p.default_after_days, "allocation_order": list(p.allocation_order),
         "nsf_fee": format_amount(p.nsf_fee, places), "four_eyes": p.four_eyes,
-        "non_accrual_after_days": p.non_accrual_after_days, "created_at": p.created_at, "updated_at": p.updated_at,
+        "non_accrual_after_days": p.non_accrual_after_days,
+        "arrears_tolerance": format_amount(p.arrears_tolerance, places),
+        "created_at": p.created_at, "updated_at": p.updated_at,
     }
 
 

@@ -58,6 +58,9 @@ class ProductIn(StrictSchema):
     nsf_fee: DecimalString = Field("0", description="fee assessed when a payment is returned")
     four_eyes: bool = Field(False, description="when true, the loan's creator may not approve it")
     non_accrual_after_days: StrictInt = Field(90, ge=1, le=3650)
+    arrears_tolerance: DecimalString = Field(
+        "0", description="an installment short by no more than this is not past due, and a balance of no more "
+                         "than this left after the last due date does not age (Fineract's in-arrears tolerance)")
 
 
 class RoundingOut(Schema):
@@ -94,6 +97,7 @@ class ProductOut(Schema):
     nsf_fee: str
     four_eyes: bool
     non_accrual_after_days: int
+    arrears_tolerance: str
     created_at: datetime
     updated_at: datetime
 

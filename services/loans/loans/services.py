@@ -111,6 +111,7 @@ def product_validate(data: ProductIn) -> dict:
             errors.append(_err("origination_fee.value", "a percent fee is 0 to 100 percent points, 4 decimals at most"))
     late_fee = _amount(data.late_fee.amount, currency if currency_known else None, "late_fee.amount", errors)
     nsf_fee = _amount(data.nsf_fee, currency if currency_known else None, "nsf_fee", errors)
+    tolerance = _amount(data.arrears_tolerance, currency if currency_known else None, "arrears_tolerance", errors)
     if errors:
         raise _invalid(LoanError.INVALID_PRODUCT, errors)
     return {
@@ -121,6 +122,7 @@ def product_validate(data: ProductIn) -> dict:
         "late_fee_amount": late_fee, "grace_days": data.late_fee.grace_days,
         "default_after_days": data.default_after_days, "non_accrual_after_days": data.non_accrual_after_days,
         "nsf_fee": nsf_fee, "four_eyes": data.four_eyes, "allocation_order": list(data.allocation_order),
+        "arrears_tolerance": tolerance,
     }
 
 
@@ -289,6 +291,7 @@ def _loan_disburse_tx(*, principal: Principal, loan_id: UUID, disbursement_date:
         origination_fee=format_amount(fee, places), late_fee=format_amount(product.late_fee_amount, places),
         grace_days=product.grace_days, nsf_fee=format_amount(product.nsf_fee, places),
         default_after_days=product.default_after_days, non_accrual_after_days=product.non_accrual_after_days,
+        arrears_tolerance=format_amount(product.arrears_tolerance, places),
         allocation_order=list(product.allocation_order)))
     return loan, document
 

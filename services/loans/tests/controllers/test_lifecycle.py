@@ -116,7 +116,8 @@ async def test_disburse_posts_terms_schedule_and_rules_to_the_ledger_in_one_even
     async with asgi_client as client:
         product, loan = await active_loan(client, admin, borrower_id=borrower_id,
                                           origination_fee={"type": "percent", "value": "1.5"},
-                                          late_fee={"amount": "15.00", "grace_days": 10}, nsf_fee="25.00")
+                                          late_fee={"amount": "15.00", "grace_days": 10}, nsf_fee="25.00",
+                                          arrears_tolerance="0.50")
     # then the fee is 1.5% of 10000.00, due with installment 1, and the event carries everything
     assert loan["origination_fee"] == "150.00"
     assert loan["schedule"]["installments"][0]["fees"] == "150.00"
@@ -131,6 +132,7 @@ async def test_disburse_posts_terms_schedule_and_rules_to_the_ledger_in_one_even
         "150.00", "15.00", 10, "25.00")
     assert payload["default_after_days"] == 90 and payload["non_accrual_after_days"] == 90
     assert payload["allocation_order"] == ["fees", "interest", "principal"]
+    assert payload["arrears_tolerance"] == "0.50"
 
 
 async def test_disburse_defaults_the_first_payment_to_one_period_later(asgi_client, admin, borrower_id):

@@ -15,7 +15,8 @@ async def test_admin_creates_a_product_and_every_role_reads_it(asgi_client, admi
     async with asgi_client as client:
         # when the admin creates a product with all the optional rules
         product = await create_product(client, admin, nsf_fee="25.00", four_eyes=True, non_accrual_after_days=60,
-                                       origination_fee={"type": "percent", "value": "1.5"})
+                                       origination_fee={"type": "percent", "value": "1.5"}, arrears_tolerance="1.00")
+        default = await create_product(client, admin)
         one = await client.get(f"{API}/products/{product['id']}", headers=viewer)
         listed = await client.get(f"{API}/products", headers=viewer)
 
@@ -24,9 +25,10 @@ async def test_admin_creates_a_product_and_every_role_reads_it(asgi_client, admi
     assert product["origination_fee"] == {"type": "percent", "value": "1.5"}
     assert product["late_fee"] == {"amount": "0.00", "grace_days": 10}
     assert product["nsf_fee"] == "25.00" and product["four_eyes"] is True and product["non_accrual_after_days"] == 60
+    assert (product["arrears_tolerance"], default["arrears_tolerance"]) == ("1.00", "0.00")
     assert product["allocation_order"] == ["fees", "interest", "principal"]
     assert one.status_code == 200 and one.json() == product
-    assert listed.json() == {"items": [product], "count": 1}
+    assert product in listed.json()["items"] and listed.json()["count"] == 2
 
 
 @pytest.mark.parametrize("overrides", [
@@ -53,6 +55,8 @@ async def test_admin_creates_a_product_and_every_role_reads_it(asgi_client, admi
     {"origination_fee": {"type": "flat", "value": "1.005"}},
     {"late_fee": {"amount": "-5.00", "grace_days": 10}},
     {"late_fee": {"amount": "5.00", "grace_days": -1}},
+    {"arrears_tolerance": "-1.00"},
+    {"arrears_tolerance": "1.005"},
     {"default_after_days": 0},
     {"name": ""},
 ])

@@ -127,6 +127,7 @@ class LoanDisbursed(LoanPayload):
     default_after_days: int
     non_accrual_after_days: int = 90
     allocation_order: list[str]
+    arrears_tolerance: DecimalString = "0"   # short by no more than this: not past due
 
 
 @event("loans.loan.paid_off.v1")
