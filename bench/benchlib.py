@@ -108,10 +108,6 @@ def server_cpu_seconds(command: str) -> float:
     return total
 
 
-def postgres_cpu_seconds() -> float:
-    return server_cpu_seconds("postgres")
-
-
 def host_cpu_seconds() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole host since boot, all cores (``/proc/stat``)."""
     fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]

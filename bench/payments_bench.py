@@ -150,7 +150,7 @@ async def run_rate(stack, client, pool, loan_ids, rate: float, duration: float, 
                 await asyncio.sleep(0.02)
 
     cpu_before = {p.name: benchlib.cpu_seconds(p.popen.pid) for p in stack.procs}
-    pg_before = benchlib.postgres_cpu_seconds()
+    pg_before = benchlib.server_cpu_seconds("postgres")
     mq_before = benchlib.server_cpu_seconds("beam.smp")
     me_before, host_before = sum(os.times()[:2]), benchlib.host_cpu_seconds()
     started = time.monotonic()
@@ -167,7 +167,7 @@ async def run_rate(stack, client, pool, loan_ids, rate: float, duration: float, 
     elapsed_all = time.monotonic() - started
     cpu = {name: round(benchlib.cpu_seconds(p.popen.pid) - cpu_before[name], 2)
            for name, p in ((p.name, p) for p in stack.procs)}
-    cpu["postgresql (all)"] = round(benchlib.postgres_cpu_seconds() - pg_before, 2)
+    cpu["postgresql (all)"] = round(benchlib.server_cpu_seconds("postgres") - pg_before, 2)
     cpu["rabbitmq"] = round(benchlib.server_cpu_seconds("beam.smp") - mq_before, 2)
     # Not in the budget: this load generator and its poller; the host's busy share tells whether the
     # cores were saturated (1.0 = both busy all the time).

@@ -296,6 +296,20 @@ def pay(state: State, rules: Rules, *, payment_id: str, amount: Decimal, value_d
     return result
 
 
+def write_off(state: State) -> dict[str, Decimal]:
+    """Take every balance off the books into the recoverable memo (``_recover`` pays it later); returns what was
+    written off, as ``journal.write_off`` takes it. Also for balances a returned collection put back on a loan
+    already written off."""
+    written = {"principal": state.principal, "interest": state.interest,
+               "interest_suspended": state.interest_suspended, "fees": state.fees}
+    state.written_off_principal += state.principal
+    state.written_off_interest += state.interest + state.interest_suspended
+    state.written_off_fees += state.fees
+    state.principal = state.interest = state.interest_suspended = state.fees = ZERO
+    state.status = WRITTEN_OFF
+    return written
+
+
 def _recover(state: State, rules: Rules, *, payment_id: str, amount: Decimal, out: Movements) -> FinanceAllocation:
     """Cash received after a write-off pays what was written off, in the allocation order (a recovery: income);
     only what exceeds it is an overpayment (borrower suspense)."""

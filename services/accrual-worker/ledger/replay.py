@@ -296,24 +296,23 @@ def reverse_in_place(account, *, allocation: Allocation, reason: str) -> Allocat
     the books and straight off them (income reversed, the provision charged again). No NSF fee: fees are
     assessed only while the loan is open."""
     state = accounts.state_of(account)
-    recognised = allocation.interest - allocation.interest_suspended
-    if allocation.stage == engine.WRITTEN_OFF or account.status == engine.WRITTEN_OFF:
+    if allocation.stage == engine.WRITTEN_OFF:
         state.written_off_fees += allocation.fees
         state.written_off_interest += allocation.interest
         state.written_off_principal += allocation.principal
     else:
         state.fees += allocation.fees
-        state.interest += recognised
+        state.interest += allocation.interest - allocation.interest_suspended
         state.interest_suspended += allocation.interest_suspended
         state.principal += allocation.principal
     state.suspense -= allocation.overpayment
+    # a collection returned after the write-off: what it paid is back on the books, and written off again
+    rewritten = engine.write_off(state) if account.status == engine.WRITTEN_OFF and state.total else None
     accounts.store(account, state)
     _post_reversal(account, allocation, reason=reason, on=account.last_accrual_date)
-    if allocation.stage == engine.CHARGED_OFF and account.status == engine.WRITTEN_OFF:
+    if rewritten:
         journal.post(kind="write_off", effective_date=account.last_accrual_date, account=account,
-                     reference=f"reversal:{allocation.payment_id}",
-                     impact=journal.write_off(principal=allocation.principal, interest=recognised,
-                                              fees=allocation.fees, interest_suspended=allocation.interest_suspended))
+                     reference=f"reversal:{allocation.payment_id}", impact=journal.write_off(**rewritten))
     _emit_reversed(account, allocation, ZERO)
     events.emit_balance_changed(account, "reversal")
     return allocation

@@ -47,8 +47,8 @@ def account_open(*, event: LoanDisbursed) -> Account:
         opening_principal=principal, origination_fee=fee, scheduled_fees=terms.fees,
         late_fee=Decimal(event.late_fee), grace_days=event.grace_days, nsf_fee=Decimal(event.nsf_fee or "0"),
         default_after_days=event.default_after_days, non_accrual_after_days=event.non_accrual_after_days,
-        arrears_tolerance=Decimal(event.arrears_tolerance or "0"), allocation_order=list(event.allocation_order), principal=principal, fees=fee, interest_since=disbursed,
-        last_accrual_date=disbursed,
+        arrears_tolerance=Decimal(event.arrears_tolerance or "0"), allocation_order=list(event.allocation_order),
+        principal=principal, fees=fee, interest_since=disbursed, last_accrual_date=disbursed,
         oldest_unpaid_due=min((date.fromisoformat(i["due_date"]) for i in event.schedule["installments"]), default=None),
     )
     with transaction.atomic():  # a savepoint: a concurrent duplicate fails here, the consumer retries
@@ -186,21 +186,15 @@ def account_write_off(*, loan_id, as_of: date | str) -> Account:
         account = account_charge_off(loan_id=loan_id, as_of=as_of)
     if account.status != engine.CHARGED_OFF:
         return account
-    principal, interest, fees = account.principal, account.interest, account.fees
-    suspended = account.interest_suspended
-    journal.post(kind="write_off", effective_date=as_of, account=account, reference=str(loan_id),
-                 impact=journal.write_off(principal=principal, interest=interest, fees=fees,
-                                          interest_suspended=suspended))
     state = accounts.state_of(account)
-    # off the books, still recoverable: what comes in later pays these (a recovery, ``engine._recover``)
-    state.written_off_principal, state.written_off_interest = principal, interest + suspended
-    state.written_off_fees = fees
-    state.principal = state.interest = state.interest_suspended = state.fees = Decimal(0)
-    state.status = engine.WRITTEN_OFF
+    written = engine.write_off(state)          # off the books, still recoverable (a recovery, ``engine._recover``)
+    journal.post(kind="write_off", effective_date=as_of, account=account, reference=str(loan_id),
+                 impact=journal.write_off(**written))
     accounts.store(account, state)
     # the borrower's view: all interest owed is written off, suspended (never income) included
+    interest = written["interest"] + written["interest_suspended"]
     events.emit_transaction(account, kind="write_off", effective_date=as_of,
-                            amount=principal + interest + suspended + fees,
-                            breakdown={"principal": principal, "interest": interest + suspended, "fees": fees})
+                            amount=written["principal"] + interest + written["fees"],
+                            breakdown={"principal": written["principal"], "interest": interest, "fees": written["fees"]})
     events.emit_balance_changed(account, "write_off")
     return account
