@@ -77,15 +77,16 @@ def opening_state(account) -> engine.State:
     )
 
 
-def store(account, state: engine.State) -> None:
-    """Write the state back and bump the sequence (every change is a new sequence number)."""
+def store(account, state: engine.State, *, extra_fields: tuple[str, ...] = ()) -> None:
+    """Write the state back and bump the sequence (every change is a new sequence number); ``extra_fields``: other
+    columns the caller set on the account."""
     for name in STATE_FIELDS:
         setattr(account, name, getattr(state, name))
     account.oldest_unpaid_due = engine.oldest_unpaid_due(rules_of(account), state)
     account.sequence += 1
     # Only what a step changes: a full save() re-serialised and rewrote the terms and the whole schedule
     # (JSON, hundreds of installments) on every payment — the largest part of an allocation's CPU (py-spy).
-    account.save(update_fields=STORED_FIELDS)
+    account.save(update_fields=(*STORED_FIELDS, *extra_fields))
 
 
 def accrual_rows(account, rows: list[engine.AccrualRow]) -> list[Accrual]:

@@ -122,6 +122,10 @@ class Movements:
     allocations: dict[str, FinanceAllocation] = field(default_factory=dict)
     # per payment, the part of its allocated interest that paid suspended interest (income when received)
     interest_suspended_paid: dict[str, Decimal] = field(default_factory=dict)
+    # a replay across the charge-off and the write-off: the principal reserved at the charge-off, and what the
+    # write-off took off the books (``write_off``'s amounts); the journal of a rebuild posts their difference
+    charged_off_principal: Decimal | None = None
+    written_off: dict[str, Decimal] | None = None
 
 
 def first_unpaid(rules: Rules, state: State) -> int | None:
@@ -296,7 +300,16 @@ def pay(state: State, rules: Rules, *, payment_id: str, amount: Decimal, value_d
     return result
 
 
-def write_off(state: State) -> dict[str, Decimal]:
+def charge_off(state: State, out: Movements | None = None) -> Decimal:
+    """The account is charged off (brought up to the charge-off day first): it stops accruing and ageing and the
+    principal it owes is reserved (``journal.charge_off``); returns that principal."""
+    state.status = CHARGED_OFF
+    if out is not None:
+        out.charged_off_principal = state.principal
+    return state.principal
+
+
+def write_off(state: State, out: Movements | None = None) -> dict[str, Decimal]:
     """Take every balance off the books into the recoverable memo (``_recover`` pays it later); returns what was
     written off, as ``journal.write_off`` takes it. Also for balances a returned collection put back on a loan
     already written off."""
@@ -307,6 +320,8 @@ def write_off(state: State) -> dict[str, Decimal]:
     state.written_off_fees += state.fees
     state.principal = state.interest = state.interest_suspended = state.fees = ZERO
     state.status = WRITTEN_OFF
+    if out is not None:
+        out.written_off = written
     return written
 
 

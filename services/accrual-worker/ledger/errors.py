@@ -43,4 +43,7 @@ class PaymentRejected(LedgerError):
 
 
 class AccountClosed(LedgerError):
+    """The change would need a history the ledger cannot replay (cash applied while charged off before ledger
+    migration 0008, parked in suspense as if the loan were open): an operator's decision."""
+
     code = LedgerErrorCode.ACCOUNT_CLOSED

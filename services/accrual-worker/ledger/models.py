@@ -65,6 +65,9 @@ class Account(TenantModel):
     written_off_principal = models.DecimalField(**MONEY, default=0, db_default=0)
     written_off_interest = models.DecimalField(**MONEY, default=0, db_default=0)
     written_off_fees = models.DecimalField(**MONEY, default=0, db_default=0)
+    # the last day the account was brought up to before it was charged off (the later of the charge-off's as-of
+    # date and the accrual clock then): a replay across the charge-off charges it off there (``replay``)
+    charged_off_on = models.DateField(null=True, blank=True)
     # interest clock: accrual = round(principal*rate*yf(interest_since, d)) - interest_posted_since (declining
     # balance); flat: the schedule's cumulative interest through d - interest_posted_since, interest_since fixed
     # at disbursement

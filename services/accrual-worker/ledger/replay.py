@@ -18,6 +18,7 @@ from common.finance._util import fmt_money
 from common.finance.allocation import Allocation as FinanceAllocation
 
 from ledger import accounts, engine, events, journal
+from ledger.errors import AccountClosed
 from ledger.models import Accrual, Allocation, Fee, NonAccrual
 
 ZERO = Decimal(0)
@@ -56,17 +57,23 @@ def post_payment(account, allocation: Allocation) -> None:
                                        "principal": allocation.principal, "overpayment": allocation.overpayment})
 
 
+# The stages of an account's life, in order: a replay applies every operation of a stage before the next one begins
+# (the charge-off begins the second, the write-off the third). An allocation keeps the stage it was applied in.
+STAGES = {"open": 0, engine.CHARGED_OFF: 1, engine.WRITTEN_OFF: 2}
+
+
 @dataclass
 class _Op:
     on: date
-    rank: int          # payments before NSF fees on the same day
+    rank: int          # the stage's start (charge-off, write-off) first, then payments, then NSF fees on the same day
     arrival: int
-    kind: str          # pay | nsf
+    kind: str          # pay | nsf | charge_off | write_off
     payment_id: str
     amount: Decimal = ZERO
+    stage: int = 0     # STAGES
 
     def key(self):
-        return (self.on, self.rank, self.arrival)
+        return (self.stage, self.on, self.rank, self.arrival)
 
 
 def _replay(account, ops: list[_Op], horizon: date) -> tuple[engine.State, engine.Movements]:
@@ -74,21 +81,39 @@ def _replay(account, ops: list[_Op], horizon: date) -> tuple[engine.State, engin
     state = accounts.opening_state(account)
     out = engine.Movements()
     for op in sorted(ops, key=_Op.key):
+        if op.kind == "write_off":          # takes the balances off the books where they stand (no day passes)
+            engine.write_off(state, out)
+            continue
         engine.advance(state, rules, op.on, out)
         if op.kind == "pay":
             engine.pay(state, rules, payment_id=op.payment_id, amount=op.amount, value_date=op.on, out=out)
+        elif op.kind == "charge_off":
+            engine.charge_off(state, out)
         else:
             engine.assess_nsf(state, rules, payment_id=op.payment_id, on=op.on, out=out)
     engine.advance(state, rules, horizon, out)
     return state, out
 
 
+def stage_of(account) -> int:
+    return STAGES.get(account.status, 0)
+
+
 def _live_ops(account, *, skip_payment: str | None = None) -> tuple[list[_Op], list[Allocation]]:
     allocations = [a for a in Allocation.objects.filter(account=account, reversed=False)
                    if str(a.payment_id) != skip_payment]
-    ops = [_Op(a.value_date, 0, a.arrival, "pay", str(a.payment_id), a.amount) for a in allocations]
+    ops = [_Op(a.value_date, 0, a.arrival, "pay", str(a.payment_id), a.amount, STAGES[a.stage]) for a in allocations]
     for fee in Fee.objects.filter(account=account, kind=Fee.NSF, reversed=False):
         ops.append(_Op(fee.assessed_on, 1, 0, "nsf", str(fee.payment_id)))
+    if account.status in (engine.CHARGED_OFF, engine.WRITTEN_OFF):
+        if account.charged_off_on is None:
+            raise AccountClosed(f"account of loan {account.loan_id} has no charge-off day recorded; cannot replay it")
+        if any(a.stage == "open" and a.value_date > account.charged_off_on for a in allocations):
+            raise AccountClosed(f"account of loan {account.loan_id} holds cash applied while charged off before "
+                                "ledger migration 0008 (parked in suspense); replaying it is an operator's decision")
+        ops.append(_Op(account.charged_off_on, -1, 0, "charge_off", "", stage=STAGES[engine.CHARGED_OFF]))
+    if account.status == engine.WRITTEN_OFF:
+        ops.append(_Op(account.charged_off_on, -1, 0, "write_off", "", stage=STAGES[engine.WRITTEN_OFF]))
     return ops, allocations
 
 
@@ -171,19 +196,41 @@ class _Rebuilt:
     reallocated: list[Allocation]       # later payments the rebuild split differently
     before_bucket: str
     legacy: bool                        # it undid history of the earlier non-accrual rule
+    charged_off_delta: Decimal = ZERO   # more (or less) principal charged off than before
+    written_off_delta: dict[str, Decimal] | None = None   # what the write-off takes off the books, difference
+
+
+def _stage_impact(out: engine.Movements) -> journal.Impact:
+    """The journal of a replay's charge-off and write-off (what ``account_charge_off`` and ``account_write_off``
+    posted for the same history)."""
+    impacts = []
+    if out.charged_off_principal is not None:
+        impacts.append(journal.charge_off(out.charged_off_principal))
+    if out.written_off is not None:
+        impacts.append(journal.write_off(**out.written_off))
+    return journal.combine(impacts)
 
 
 def _rebuild(account, ops: list[_Op], allocations: list[Allocation], horizon: date, *,
-             skip_fee_payment: str | None = None) -> _Rebuilt:
+             skip_fee_payment: str | None = None, before_ops: list[_Op] | None = None) -> _Rebuilt:
     """The account replayed from its opening through ``horizon`` with ``ops``: the subledger and the later
-    payments reconciled with the result, the account's state stored. The caller posts what is new, then
-    ``_finish``."""
+    payments reconciled with the result, the account's state stored. ``before_ops``: the history as it was, for an
+    account charged off (or written off) since — the new history charges off and writes off other amounts, and
+    the difference is posted with the rest. The caller posts what is new, then ``_finish``."""
     before_bucket, legacy = account.bucket, _legacy_history(account)     # before _reconcile reverses those rows
     state, out = _replay(account, ops, horizon)
     reallocation, reallocated = _reallocate(account, allocations, out)
-    adjustment = journal.combine([_reconcile(account, out, skip_fee_payment=skip_fee_payment), reallocation])
+    impacts = [_reconcile(account, out, skip_fee_payment=skip_fee_payment), reallocation]
+    charged_off_delta, written_off_delta = ZERO, None
+    if before_ops is not None and out.charged_off_principal is not None:
+        _, before = _replay(account, before_ops, horizon)
+        impacts += [_stage_impact(out), journal.negate(_stage_impact(before))]
+        charged_off_delta = out.charged_off_principal - before.charged_off_principal
+        if out.written_off is not None:
+            written_off_delta = {k: out.written_off[k] - before.written_off[k] for k in out.written_off}
     accounts.store(account, state)
-    return _Rebuilt(out, adjustment, reallocated, before_bucket, legacy)
+    return _Rebuilt(out, journal.combine(impacts), reallocated, before_bucket, legacy, charged_off_delta,
+                    written_off_delta)
 
 
 def _finish(account, rebuilt: _Rebuilt, effective: date, cause: str) -> None:
@@ -210,6 +257,16 @@ def _finish(account, rebuilt: _Rebuilt, effective: date, cause: str) -> None:
                                 amount=allocation.amount, reference=str(allocation.payment_id),
                                 breakdown={"fees": allocation.fees, "interest": allocation.interest,
                                            "principal": allocation.principal, "overpayment": allocation.overpayment})
+    if rebuilt.charged_off_delta:       # the history now charges off another principal
+        events.emit_transaction(account, kind="charge_off", effective_date=account.charged_off_on,
+                                amount=rebuilt.charged_off_delta, breakdown={"principal": rebuilt.charged_off_delta},
+                                reference=f"reprocess:{cause}")
+    if rebuilt.written_off_delta and any(rebuilt.written_off_delta.values()):
+        w = rebuilt.written_off_delta
+        interest = w["interest"] + w["interest_suspended"]
+        events.emit_transaction(account, kind="write_off", effective_date=effective,
+                                amount=w["principal"] + interest + w["fees"], reference=f"reprocess:{cause}",
+                                breakdown={"principal": w["principal"], "interest": interest, "fees": w["fees"]})
     if rebuilt.before_bucket != account.bucket:
         events.emit_delinquency(account, as_of=account.last_accrual_date, previous_bucket=rebuilt.before_bucket,
                                 bucket=account.bucket, dpd=account.days_past_due)
@@ -244,12 +301,18 @@ def rebuild_with_payment(account, *, payment_id, amount: Decimal, value_date: da
 
 
 def rebuild_without_payment(account, *, allocation: Allocation, reason: str, on: date) -> Allocation:
-    """A returned payment: its exact reversal, the account rebuilt without it, then the NSF fee if any."""
+    """A returned payment: its exact reversal, the account rebuilt without it, then the NSF fee if any.
+
+    A payment applied while the loan was open and returned after the charge-off (or the write-off) is taken out of
+    the open history the same way: the rebuilt history charges off (and writes off) what it owes without the
+    payment, and the journal gets the difference — more principal reserved, more taken off the books. No NSF fee:
+    fees are assessed only while the loan is open."""
     horizon = max(on, account.last_accrual_date)
     pid = str(allocation.payment_id)
     ops, allocations = _live_ops(account, skip_payment=pid)
-    ops.append(_Op(horizon, 1, 0, "nsf", pid))
-    rebuilt = _rebuild(account, ops, allocations, horizon, skip_fee_payment=pid)
+    ops.append(_Op(horizon, 1, 0, "nsf", pid, stage=stage_of(account)))
+    before_ops = _live_ops(account)[0] if stage_of(account) else None
+    rebuilt = _rebuild(account, ops, allocations, horizon, skip_fee_payment=pid, before_ops=before_ops)
     nsf = [f for f in rebuilt.out.fees if f.kind == Fee.NSF and str(f.payment_id) == pid]
     _post_reversal(account, allocation, reason=reason, on=horizon)
     nsf_amount = ZERO

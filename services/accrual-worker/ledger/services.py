@@ -13,7 +13,7 @@ from common.money import AmountError, parse_amount
 from django.db import transaction
 
 from ledger import accounts, engine, events, journal, replay
-from ledger.errors import AccountClosed, AccountNotOpen, PaymentRejected
+from ledger.errors import AccountNotOpen, PaymentRejected
 from ledger.models import Account, Allocation, Installment
 
 
@@ -153,9 +153,8 @@ def payment_reverse(*, payment_id: str, reason: str, on: date | str | None = Non
         # a collection or recovery that bounced (a collection possibly after the write-off): nothing accrues or
         # ages in these stages, so it is undone in place
         return replay.reverse_in_place(account, allocation=allocation, reason=reason)
-    if account.status not in (engine.OPEN, engine.PAID_OFF):
-        raise AccountClosed(f"account of loan {account.loan_id} is {account.status} since the payment was applied; "
-                            "reversal refused")
+    # an open-stage payment (possibly returned after the charge-off or the write-off): the account is rebuilt
+    # without it from its opening, across the charge-off and the write-off (``replay``)
     return replay.rebuild_without_payment(account, allocation=allocation, reason=reason,
                                           on=_as_date(on) if on else account.last_accrual_date)
 
@@ -168,8 +167,9 @@ def account_charge_off(*, loan_id, as_of: date | str) -> Account:
     state = accounts.state_of(account)
     out = engine.Movements()
     engine.advance(state, accounts.rules_of(account), as_of, out)
-    state.status = engine.CHARGED_OFF
-    accounts.store(account, state)
+    engine.charge_off(state)
+    account.charged_off_on = state.last_accrual_date     # where a replay across the charge-off charges it off
+    accounts.store(account, state, extra_fields=("charged_off_on",))
     accounts.persist_movements(account, out, source="charge_off")
     journal.post(kind="charge_off", effective_date=as_of, impact=journal.charge_off(account.principal),
                  account=account, reference=str(loan_id))

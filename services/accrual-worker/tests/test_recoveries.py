@@ -15,6 +15,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from common.tenancy import tenant_context
 from ledger import services
 from ledger.models import Allocation, JournalLine
 from tests.factories import account_of, disbursed_event, gl_sums, in_tenant
@@ -148,3 +149,86 @@ def test_a_collection_returned_after_the_write_off_is_written_off_again():
     memo = ("written_off_principal", "written_off_interest", "written_off_fees", "principal", "interest", "fees")
     assert [getattr(account(loan), f) for f in memo] == [getattr(account(twin), f) for f in memo]
     assert gl(loan) == gl(twin)
+
+
+def _late_fee_loan():
+    """A loan with a 25.00 late fee and a 25.00 NSF fee, opened (the twins below)."""
+    e = disbursed_event(late_fee="25.00", nsf_fee="25.00")
+    atomic(services.account_open, event=e)
+    return e.loan_id
+
+
+@pytest.mark.parametrize("written_off", [False, True])
+def test_a_payment_returned_after_the_charge_off_is_taken_out_of_the_open_history(written_off):
+    """An ACH return can arrive weeks later: a payment applied while the loan was open and returned after the
+    charge-off (or after the write-off) leaves the loan exactly where a twin that never received it is."""
+    from common.bus.models import OutboxMessage
+
+    # given two identical loans; one pays installment 1 on its due date, the other never does
+    loan, twin = _late_fee_loan(), _late_fee_loan()
+    returned = str(uuid.uuid4())
+    pay(loan, "888.49", "2024-02-15", payment_id=returned)
+    # both age (late fees; the twin enters non-accrual first), are charged off on 2024-06-30, collect 1,000.00
+    # (and are written off and recover 300.00)
+    for loan_id in (loan, twin):
+        atomic(services.account_accrue, loan_id=loan_id, through="2024-06-30")
+        atomic(services.account_charge_off, loan_id=loan_id, as_of="2024-06-30")
+        pay(loan_id, "1000.00", "2024-07-10")
+        if written_off:
+            atomic(services.account_write_off, loan_id=loan_id, as_of="2024-08-31")
+            pay(loan_id, "300.00", "2024-09-10")
+    assert account(loan).principal != account(twin).principal or written_off
+    before = set(OutboxMessage.objects.values_list("id", flat=True))
+    # when the first loan's open-stage payment is returned after the charge-off
+    reversed_ = atomic(services.payment_reverse, payment_id=returned, reason="R01")
+    # then it is reversed (not dead-lettered), no NSF fee is charged on a charged-off loan, and every balance,
+    # memo, clock, the later payments' splits and every general-ledger account equal the twin's
+    assert reversed_.reversed and reversed_.stage == "open"
+    assert [getattr(account(loan), f) for f in STATE] == [getattr(account(twin), f) for f in STATE]
+    with tenant_context(T):
+        splits = [[(a.stage, a.fees, a.interest, a.interest_suspended, a.principal, a.overpayment)
+                   for a in Allocation.objects.filter(account=account(loan_id), reversed=False).order_by("arrival")]
+                  for loan_id in (loan, twin)]
+    assert splits[0] == splits[1]
+    assert gl(loan) == gl(twin) and sum(gl(loan).values()) == 0
+    # and the loans service hears of the larger charge-off: the principal the payment had paid (888.49 less a
+    # month's interest of 100.00)
+    charged = [m.body["payload"] for m in OutboxMessage.objects.exclude(id__in=before)
+               if m.body["payload"].get("kind") == "charge_off"]
+    assert [(p["amount"], p["reference"]) for p in charged] == [("788.49", "reprocess:reversal")]
+
+
+def test_a_returned_payment_on_an_account_charged_off_with_legacy_cash_in_suspense_is_refused():
+    """Before ledger migration 0008 cash received while charged off was applied as if the loan were open and parked
+    in suspense; replaying such a history would restate it, so a return is left to an operator (dead-letter)."""
+    from ledger.errors import AccountClosed
+
+    loan = _late_fee_loan()
+    returned = str(uuid.uuid4())
+    pay(loan, "888.49", "2024-02-15", payment_id=returned)
+    atomic(services.account_charge_off, loan_id=loan, as_of="2024-06-30")
+    late = pay(loan, "50.00", "2024-07-10")
+    with tenant_context(T):
+        Allocation.objects.filter(pk=late.pk).update(stage="open")    # as migration 0008 left such cash
+    with pytest.raises(AccountClosed):
+        atomic(services.payment_reverse, payment_id=returned, reason="R01")
+
+
+def test_the_migration_gives_charged_off_accounts_their_charge_off_day():
+    """Accounts charged off before migration 0010 get the day a replay charges them off: the later of the
+    charge-off's as-of date and the last day accrued (here the account was accrued past a back-dated charge-off)."""
+    import importlib
+
+    from django.db import connection
+    from ledger.models import Account
+
+    loan, back_dated = charged_off(), _late_fee_loan()
+    atomic(services.account_accrue, loan_id=back_dated, through="2024-05-20")
+    atomic(services.account_charge_off, loan_id=back_dated, as_of="2024-05-10")
+    expected = {loan: account(loan).charged_off_on, back_dated: account(back_dated).charged_off_on}
+    assert [str(d) for d in expected.values()] == ["2024-04-30", "2024-05-20"]
+    with tenant_context(T):
+        Account.objects.filter(loan_id__in=expected).update(charged_off_on=None)
+    with connection.cursor() as cursor:
+        cursor.execute(importlib.import_module("ledger.migrations.0010_account_charged_off_on").CHARGED_OFF_ON_BACKFILL)
+    assert {k: account(k).charged_off_on for k in expected} == expected
