@@ -7,12 +7,11 @@ retried."""
 
 from __future__ import annotations
 
-import functools
-
 import structlog
 from accrual_worker.celery import app
 from celery.exceptions import Reject
 from common import commands
+from common.bus.outbox import command_add
 from common.tasks import TenantTask
 from common.tenancy import require_tenant
 from django.db import DatabaseError, transaction
@@ -105,7 +104,9 @@ def write_off(self, loan_id, as_of) -> str:
 
 
 def _start_run(task, run_id: str, through: str) -> int:
-    """Create or resume the run, then send one task per chunk still to do (after the commit)."""
+    """Create or resume the run and, in the same transaction, one command per chunk still to do (the outbox: the
+    ledger's relay sends them). Sent after the commit instead, a broker error or a crash in between left the run
+    ``running`` with no chunk on its way; a chunk sent twice (a resumed run) is a no-op for the accounts it did."""
     from datetime import date as _date
 
     from ledger import portfolio
@@ -113,8 +114,7 @@ def _start_run(task, run_id: str, through: str) -> int:
     with transaction.atomic():
         run, todo = portfolio.run_start(run_id=run_id, through=_date.fromisoformat(str(through)))
         for index, lo, hi in todo:
-            transaction.on_commit(functools.partial(
-                accrue_portfolio_chunk.apply_async, args=[str(run.run_id), run.through.isoformat(), index, lo, hi]))
+            command_add(accrue_portfolio_chunk.name, args=[str(run.run_id), run.through.isoformat(), index, lo, hi])
     return len(todo)
 
 

@@ -13,6 +13,7 @@ from common.bus.consumer import handle_delivery
 from common.bus.dead_letters import list_command_dead_letters, replay_command_dead_letters
 from common.bus.envelope import Envelope
 from common.bus.models import OutboxMessage
+from common.bus.relay import Relay
 from common.tasks import TENANT_HEADER
 from common.tenancy import tenant_context
 from common.testing import purge_queue, running_worker, wait_until
@@ -173,8 +174,13 @@ def test_portfolio_run_through_the_worker_completes_and_reports_progress(worker,
     run_id = str(uuid.uuid4())
     with tenant_context(T), transaction.atomic():
         transaction.on_commit(lambda: accrue_portfolio.apply_async(args=[run_id, "2024-01-25"]))
-    run = wait_until(lambda: AccrualRun.all_tenants.filter(run_id=run_id, status="completed").first(), timeout=30,
-                     message="run completed")
+    relay = Relay()
+
+    def completed():
+        relay.drain()           # the chunk commands go through the outbox: the ledger's relay sends them
+        return AccrualRun.all_tenants.filter(run_id=run_id, status="completed").first()
+
+    run = wait_until(completed, timeout=30, message="run completed")
     assert (run.accounts_total, run.accounts_done, run.chunks_total) == (5, 5, 3)
     assert set(Account.all_tenants.values_list("last_accrual_date", flat=True)) == {date(2024, 1, 25)}
     progress = [m.body["payload"] for m in OutboxMessage.objects.filter(name="ledger.accrual_run.progressed.v1")]
@@ -202,3 +208,18 @@ def test_the_health_server_answers_healthz_readyz_and_metrics():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_command_failing_with_an_unexpected_error_is_dead_lettered_not_dropped(worker):
+    # given a command whose body fails with an error no handler expects (a value date that is not a date)
+    from ledger.tasks import allocate_payment
+
+    event = disbursed_event()
+    assert deliver(event).outcome == "handled"
+    payment_id = str(uuid.uuid4())
+    allocate_payment.apply_async(args=[payment_id, event.loan_id, "888.49", "USD", "2024-02-31"],
+                                 headers={TENANT_HEADER: T})
+    # then it is kept in ledger.dlq for an operator (Celery acknowledged, i.e. dropped, a failed late-ack task)
+    dead = wait_until(lambda: list_command_dead_letters("ledger"), timeout=30, message="the dead-lettered command")
+    assert [(d["task"], d["args"][0], d["tenant_id"]) for d in dead] == [("ledger.allocate_payment", payment_id, T)]
+    assert allocated(payment_id) is None

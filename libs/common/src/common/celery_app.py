@@ -29,6 +29,9 @@ def make_celery(name: str, *, default_queue: str = LEDGER_QUEUE) -> Celery:
         task_default_delivery_mode="persistent",
         broker_connection_retry_on_startup=True,
         broker_heartbeat=30,
+        # a publish (a task's retry, the beat's schedule) waits for the broker's confirm: a retry's copy is
+        # published before the original is acknowledged, and an unconfirmed copy could be lost with it
+        broker_transport_options={"confirm_publish": True},
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         enable_utc=True,

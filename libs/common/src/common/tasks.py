@@ -47,6 +47,10 @@ class TenantTask(Task):
     # Money-moving tasks: acknowledge only after the body finished, redeliver if the worker died.
     acks_late = True
     reject_on_worker_lost = True
+    # A body that fails with an error nobody handled rejects its message (to the queue's dead-letter exchange:
+    # ``<queue>.dlq``) instead of acknowledging it: Celery acknowledges a failed late-ack task by default, which
+    # dropped the command — a payment settled and never allocated, with no trace in any queue.
+    acks_on_failure = False
 
     def apply_async(self, args=None, kwargs=None, task_id=None, producer=None, link=None, link_error=None,
                     shadow=None, **options):
