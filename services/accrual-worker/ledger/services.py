@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+import structlog
 from common.bus.catalogue import LoanDisbursed
 from common.finance import LoanTerms
 from common.money import AmountError, parse_amount
@@ -15,6 +16,8 @@ from django.db import transaction
 from ledger import accounts, engine, events, journal, replay
 from ledger.errors import AccountNotOpen, PaymentRejected
 from ledger.models import Account, Allocation, Installment
+
+log = structlog.get_logger(__name__)
 
 
 def _as_date(value: date | str) -> date:
@@ -163,6 +166,8 @@ def account_charge_off(*, loan_id, as_of: date | str) -> Account:
     as_of = _as_date(as_of)
     account = account_lock(loan_id=loan_id)
     if account.status != engine.OPEN:
+        if account.status == engine.PAID_OFF:     # the payoff came first; the loans service follows the books
+            log.warning("ledger.charge_off_refused_paid_off", loan_id=str(loan_id))
         return account
     state = accounts.state_of(account)
     out = engine.Movements()
@@ -185,6 +190,8 @@ def account_write_off(*, loan_id, as_of: date | str) -> Account:
     if account.status == engine.OPEN:
         account = account_charge_off(loan_id=loan_id, as_of=as_of)
     if account.status != engine.CHARGED_OFF:
+        if account.status == engine.PAID_OFF:
+            log.warning("ledger.write_off_refused_paid_off", loan_id=str(loan_id))
         return account
     state = accounts.state_of(account)
     written = engine.write_off(state)          # off the books, still recoverable (a recovery, ``engine._recover``)

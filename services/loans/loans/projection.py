@@ -98,7 +98,12 @@ def _maybe_default(loan: Loan, as_of: date) -> None:
 
 
 def _maybe_paid_off(loan: Loan, as_of: date) -> None:
-    if loan.status in (LoanStatus.ACTIVE, LoanStatus.DEFAULTED):
+    """The ledger paid the account off. It does so only for an open account, never one it charged off: a loan
+    shown charged off (or written off) here was charged off by an admin while the payoff was on its way, and the
+    ledger refused that charge-off — the loan is paid off, as the books say."""
+    if loan.status in (LoanStatus.CHARGED_OFF, LoanStatus.WRITTEN_OFF):
+        log.warning("loan.charge_off_overtaken_by_payoff", loan_id=str(loan.id), status=loan.status)
+    if loan.status in (LoanStatus.ACTIVE, LoanStatus.DEFAULTED, LoanStatus.CHARGED_OFF, LoanStatus.WRITTEN_OFF):
         loan.status, loan.paid_off_at = LoanStatus.PAID_OFF, timezone.now()
         outbox_add(ev.LoanPaidOff(loan_id=str(loan.id), status=loan.status, as_of=as_of.isoformat()))
 

@@ -94,6 +94,24 @@ async def test_a_run_that_accrues_a_loan_shown_paid_off_reopens_it(asgi_client, 
     assert len(await sync_to_async(outbox)(tenant, "loans.loan.reopened.v1")) == 1
 
 
+async def test_a_payoff_the_ledger_applied_before_a_charge_off_reached_it_wins(asgi_client, admin, tenant, borrower_id):
+    # given a defaulted loan whose payoff the ledger applied (sequence 9 says paid off) while an admin charged it
+    # off here; the ledger refuses a charge-off of an account it paid off
+    async with asgi_client as client:
+        _, loan = await active_loan(client, admin, borrower_id=borrower_id, default_after_days=30)
+        deliver_ = sync_to_async(deliver)
+        await deliver_(tenant, BALANCE, changed(loan["id"], 8, "10000.00", "350.00", dpd=75))   # defaulted
+        charged = await client.post(f"{API}/loans/{loan['id']}/charge-off", json={"as_of": "2024-04-30"},
+                                    headers=admin)
+        # when the ledger's paid-off balance arrives
+        await deliver_(tenant, BALANCE, changed(loan["id"], 9, "0.00", paid_off=True))
+        after = await _get(client, admin, loan["id"])
+    # then the loan is paid off, as the books are, and says so once
+    assert charged.json()["status"] == "charged_off", charged.text
+    assert (after["status"], after["balances"]["total"]) == ("paid_off", "0.00")
+    assert len(await sync_to_async(outbox)(tenant, "loans.loan.paid_off.v1")) == 1
+
+
 async def test_a_charged_off_loans_payoff_quote_is_its_balances_nothing_accrues(asgi_client, admin, tenant,
                                                                                borrower_id):
     # given a defaulted loan charged off with 10000.00 + 350.00 owed, as the ledger last reported
