@@ -177,3 +177,41 @@ def test_the_minimum_role_itself_is_not_refused(stack, ops):
         r = send(Api.for_stack(stack, tenant, (needed,)), op, {})
         # then the role is enough: whatever the answer (404, 422, 409, 2xx), it is not 401/403 nor 5xx
         assert r.status_code not in (401, 403) and r.status_code < 500, (op.key, needed, r.status_code, r.text[:200])
+
+
+def test_object_grants_hold_across_services(stack):
+    """API.md: everyone but admins acts only on the borrowers and loans they hold a grant on. The check crosses
+    services: loans asks borrowers, payments asks loans — with the caller's own token, not a service token that
+    sees everything."""
+    from common.tokens import mint_token
+    from rel_support import active_loan, new_borrower, new_product, pay, wait_for
+
+    tenant = f"rel-g-{uuid.uuid4().hex[:6]}"
+    admin = Api.for_stack(stack, tenant)
+
+    def user(sub: str, role: str) -> Api:
+        return Api(admin.urls, tenant, (role,), token=mint_token(tenant=tenant, roles=[role], sub=sub))
+
+    olga, oscar, colin = user("olga", "loan_officer"), user("oscar", "loan_officer"), user("colin", "collector")
+    product, borrower = new_product(admin), new_borrower(olga)        # olga created it: she holds its grant
+    application = {"borrower_id": borrower["id"], "product_id": product["id"], "principal": "5000.00", "term": 12}
+    # a loan officer cannot lend to a borrower of another officer's portfolio
+    refused = oscar.call("POST", "loans", "/loans", json=application)
+    assert refused.status_code == 422 and refused.json()["type"].endswith("/borrower_not_found"), refused.text
+    loan = active_loan(olga, product=product, borrower=borrower)
+    paid = pay(admin, loan["id"], "10.00")
+    # a collector without a grant on the loan can neither record, read, list nor return its payments
+    body = {"loan_id": loan["id"], "amount": "10.00", "currency": "USD", "method": "ach",
+            "value_date": date.today().isoformat()}
+    recorded = colin.call("POST", "payments", "/payments", json=body)
+    assert recorded.status_code == 422 and recorded.json()["type"].endswith("/loan_not_found"), recorded.text
+    assert colin.call("GET", "payments", f"/payments/{paid['id']}").status_code == 404
+    assert colin.call("POST", "payments", f"/payments/{paid['id']}/return", json={"reason": "R01"}).status_code == 404
+    assert colin.ok("GET", "payments", "/payments") == {"items": [], "count": 0}
+    # once an admin assigns the loan to him, he can
+    admin.ok("POST", "loans", f"/loans/{loan['id']}/assign", {"subject": "colin"})
+    mine = pay(colin, loan["id"], "10.00")
+    assert colin.ok("GET", "payments", f"/payments/{paid['id']}")["id"] == paid["id"]
+    assert {p["id"] for p in colin.ok("GET", "payments", "/payments")["items"]} == {paid["id"], mine["id"]}
+    wait_for(lambda: colin.ok("GET", "payments", f"/payments/{mine['id']}"), lambda p: p["status"] == "allocated",
+             what="the collector's payment allocated")

@@ -91,3 +91,21 @@ def test_mint_cli(capsys):
     principal = decode_token(capsys.readouterr().out.strip())
     assert principal.tenant == "acme" and principal.subject == "ada"
     assert principal.has_role("collector") and not principal.has_role("admin")
+
+
+def test_a_call_on_a_users_behalf_presents_their_token_unless_they_see_everything():
+    from common.service_http import _bearer
+
+    officer = decode_token(mint_token(tenant="acme", roles=["loan_officer"], sub="olga"))
+    admin = decode_token(mint_token(tenant="acme", roles=["admin"], sub="ada"))
+    # a loan officer's own token goes along (the other service applies her grants); an admin's call is the
+    # service's own (she sees every object of the tenant); without a caller it is the service's
+    assert _bearer(tenant="acme", caller="loans", on_behalf_of=officer) == officer.token
+    assert decode_token(_bearer(tenant="acme", caller="loans", on_behalf_of=admin)).is_service
+    assert decode_token(_bearer(tenant="acme", caller="loans", on_behalf_of=None)).is_service
+    # never a service token in place of a user's missing one, nor another tenant's token
+    with pytest.raises(ValueError):
+        _bearer(tenant="acme", caller="loans", on_behalf_of=Principal("olga", "acme", frozenset({"collector"})))
+    with pytest.raises(ValueError):
+        _bearer(tenant="globex", caller="loans", on_behalf_of=officer)
+    assert officer.token not in repr(officer)        # never in a log line

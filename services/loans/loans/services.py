@@ -190,7 +190,7 @@ async def loan_create(*, principal: Principal, data: LoanCreateIn, idempotency_k
         product = await _product_for_application(data.product_id)
         amount = loan_amount_validate(product, data.principal, data.term)
         try:
-            exists = await borrower_exists(tenant=require_tenant(), borrower_id=data.borrower_id)
+            exists = await borrower_exists(tenant=require_tenant(), borrower_id=data.borrower_id, on_behalf_of=principal)
         except BorrowersUnavailable:
             raise UpstreamUnavailable(MESSAGES[LoanError.BORROWERS_UNAVAILABLE],
                                       code=LoanError.BORROWERS_UNAVAILABLE.value) from None

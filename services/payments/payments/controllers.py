@@ -26,7 +26,7 @@ from payments.schemas import (
     WebhookAckOut,
     payment_body,
 )
-from payments.selectors import payment_get, payment_list
+from payments.selectors import payment_get, payment_list_visible
 from payments.services import payment_intake, payment_return
 from payments.webhooks import parse_callback, processor_callback_receive
 
@@ -46,31 +46,32 @@ class PaymentController(Controller):
         fingerprint = request_fingerprint(method="POST", path="/api/v1/payments", body=payload.model_dump(mode="json"))
         intake = await payment_intake(idempotency_key=key, request_hash=fingerprint, loan_id=payload.loan_id,
                                       amount=payload.amount, currency=payload.currency, method=payload.method,
-                                      value_date=payload.value_date, created_by=request.auth.subject)
+                                      value_date=payload.value_date, caller=request.auth)
         if intake.payment is not None:
             # After commit: a processor outage leaves the payment pending for the sweep, never fails this.
             await payment_request_charge(payment_id=intake.payment.id, payment=intake.payment)
         return idempotent_response(Answer(intake.status, intake.body, replayed=intake.payment is None))
 
     @route.get("", response={200: PaymentListOut, 401: ProblemOut, 403: ProblemOut, 422: ProblemOut})
-    async def list(self, loan_id: uuid.UUID | None = None, status: Status | None = None,
+    async def list(self, request: HttpRequest, loan_id: uuid.UUID | None = None, status: Status | None = None,
                    limit: int = Query(50, ge=1, le=MAX_LIMIT), offset: int = Query(0, ge=0)):
-        qs = payment_list(filters={"loan_id": loan_id, "status": status})
+        """The tenant's payments (an admin), or those of the loans the caller holds a grant on."""
+        qs = await payment_list_visible(caller=request.auth, filters={"loan_id": loan_id, "status": status})
         items = [payment_body(p) async for p in qs[offset:offset + limit]]
         return {"items": items, "count": await qs.acount()}
 
     @route.get("/{payment_id}", response={200: PaymentOut, 401: ProblemOut, 403: ProblemOut, 404: ProblemOut})
-    async def get(self, payment_id: uuid.UUID):
-        return payment_body(await payment_get(payment_id=payment_id))
+    async def get(self, request: HttpRequest, payment_id: uuid.UUID):
+        return payment_body(await payment_get(payment_id=payment_id, caller=request.auth))
 
     @route.post("/{payment_id}/return", response={200: PaymentOut, 401: ProblemOut, 403: ProblemOut,
                                                   404: ProblemOut, 409: ProblemOut, 422: ProblemOut},
                 permissions=[IsCollector])
-    async def return_(self, payment_id: uuid.UUID, payload: PaymentReturnIn,
+    async def return_(self, request: HttpRequest, payment_id: uuid.UUID, payload: PaymentReturnIn,
                       idempotency_key: str | None = Header(None, alias="Idempotency-Key", description=HEADER_DOC)):
         """Return (e.g. NSF) a settled or allocated payment: its allocation is reversed in the ledger. With
         `Idempotency-Key` a repeat gets the first answer again."""
-        await payment_get(payment_id=payment_id)
+        await payment_get(payment_id=payment_id, caller=request.auth)
         return idempotent_response(await payment_return(payment_id=payment_id, reason=payload.reason,
                                                         idempotency_key=idempotency_key_from_header(idempotency_key)))
 

@@ -33,6 +33,7 @@ from common.logging import get_correlation_id
 from common.money import AmountError, format_amount, minor_units, parse_amount
 from common.tenancy import require_tenant
 from common.tenancy.calendar import business_date
+from common.tokens import Principal
 from django.utils import timezone
 
 from payments.errors import MESSAGES, PAYABLE_LOAN_STATUSES, PaymentError
@@ -77,10 +78,12 @@ def payment_validate_amount(*, amount: str, currency: str) -> Decimal:
                             errors=[{"loc": ["body", "amount"], "msg": str(exc)}]) from None
 
 
-async def payment_check_loan(*, loan_id: uuid.UUID, currency: str, value_date: date) -> None:
-    """The loan exists for this tenant, takes payments, and is in the payment's currency (REST)."""
+async def payment_check_loan(*, loan_id: uuid.UUID, currency: str, value_date: date,
+                             caller: Principal | None = None) -> None:
+    """The loan exists for this tenant (and ``caller``, unless an admin, holds a grant on it: asked with the caller's
+    own token), takes payments, and is in the payment's currency (REST)."""
     try:
-        loan = await loan_fetch(tenant_id=require_tenant(), loan_id=loan_id)
+        loan = await loan_fetch(tenant_id=require_tenant(), loan_id=loan_id, on_behalf_of=caller)
     except LoanNotFound:
         raise Unprocessable(MESSAGES[PaymentError.LOAN_NOT_FOUND], code=PaymentError.LOAN_NOT_FOUND,
                             errors=[{"loc": ["body", "loan_id"], "msg": MESSAGES[PaymentError.LOAN_NOT_FOUND]}]) from None
@@ -123,7 +126,7 @@ class Intake:
 
 
 async def payment_intake(*, idempotency_key: str | None, request_hash: str, loan_id: uuid.UUID, amount: str,
-                         currency: str, method: str, value_date: date, created_by: str) -> Intake:
+                         currency: str, method: str, value_date: date, caller: Principal) -> Intake:
     """Record a payment (``pending``) exactly once per idempotency key.
 
     Bad input is refused before anything is stored. The loan is checked (loans service) first; then the
@@ -134,7 +137,7 @@ async def payment_intake(*, idempotency_key: str | None, request_hash: str, loan
     unguessable one (every payment is linked to the row that stored its first response)."""
     value = payment_validate_amount(amount=amount, currency=currency)
     try:
-        await payment_check_loan(loan_id=loan_id, currency=currency, value_date=value_date)
+        await payment_check_loan(loan_id=loan_id, currency=currency, value_date=value_date, caller=caller)
     except (Unprocessable, UpstreamUnavailable):
         replay = idempotency_key and await idempotency_replay(IdempotencyRecord, key=idempotency_key,
                                                               request_hash=request_hash)
@@ -144,7 +147,7 @@ async def payment_intake(*, idempotency_key: str | None, request_hash: str, loan
     idempotency_key = idempotency_key or f"auto:{uuid.uuid4()}"
     outcome = await idempotent_write(IdempotencyRecord, key=idempotency_key, request_hash=request_hash,
                                      write_tx=_payment_create_tx, loan_id=loan_id, amount=value, currency=currency,
-                                     method=method, value_date=value_date, created_by=created_by)
+                                     method=method, value_date=value_date, created_by=caller.subject)
     if isinstance(outcome, Replay):
         return Intake(outcome.status, outcome.body, None)
     payment = outcome.result

@@ -3,9 +3,9 @@
 - ``processor``: the sandbox processor, started as a real ``uvicorn`` subprocess on a free port.
 - ``payments_http``: this service's ASGI app served by uvicorn (in a thread, on the test database) so
   that the processor's signed callbacks arrive over real HTTP.
-- ``loans_api``: a stand-in for the loans service's ``GET /api/v1/loans/{id}`` (the real one is built
-  concurrently in services/loans), served by uvicorn; it verifies the service token and answers per
-  tenant, so tenant checks are real.
+- ``loans_api``: a stand-in for the loans service's ``GET /api/v1/loans/{id}`` and ``GET /api/v1/loans``, served by
+  uvicorn; it verifies the token and answers per tenant and, for a user who is not an admin, per grant (as the
+  loans service does), so tenant and grant checks are real.
 """
 
 from __future__ import annotations
@@ -99,13 +99,20 @@ class LoansStandIn:
     url: str = ""
     loans: dict[tuple[str, str], dict] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
+    grants: dict[tuple[str, str], set[str]] = field(default_factory=dict)     # (tenant, loan) → subjects
 
     def add(self, tenant: str, *, status: str = "active", currency: str = "USD",
-            disbursement_date: str | None = "2025-01-01") -> uuid.UUID:
+            disbursement_date: str | None = "2025-01-01", granted: tuple[str, ...] = ("tester",)) -> uuid.UUID:
+        """A loan of ``tenant``; ``granted``: the subjects holding a grant on it (the tests' tokens are "tester")."""
         loan_id = uuid.uuid4()
         self.loans[(tenant, str(loan_id))] = {"id": str(loan_id), "status": status, "currency": currency,
                                               "principal": "1000.00", "disbursement_date": disbursement_date}
+        self.grants[(tenant, str(loan_id))] = set(granted)
         return loan_id
+
+    def sees(self, principal, loan_key: tuple[str, str]) -> bool:
+        """As the loans service answers: services and admins see the tenant's loans, others their grants."""
+        return principal.sees_all or principal.subject in self.grants.get(loan_key, set())
 
 
 def _loans_app(state: LoansStandIn):
@@ -122,14 +129,22 @@ def _loans_app(state: LoansStandIn):
             return JSONResponse({"status": 401}, status_code=401)
         loan_id = request.path_params["loan_id"]
         state.calls.append((principal.tenant, loan_id))
-        if not principal.is_service:
-            return JSONResponse({"status": 403}, status_code=403)
         loan = state.loans.get((principal.tenant, loan_id))
-        if loan is None:
+        if loan is None or not state.sees(principal, (principal.tenant, loan_id)):
             return JSONResponse({"status": 404, "detail": "not found"}, status_code=404)
         return JSONResponse(loan)
 
-    return Starlette(routes=[Route("/api/v1/loans/{loan_id}", get_loan)])
+    async def list_loans(request):
+        try:
+            principal = decode_token(request.headers.get("authorization", "").removeprefix("Bearer "))
+        except InvalidToken:
+            return JSONResponse({"status": 401}, status_code=401)
+        state.calls.append((principal.tenant, "list"))
+        items = [loan for key, loan in state.loans.items() if key[0] == principal.tenant and state.sees(principal, key)]
+        limit, offset = int(request.query_params.get("limit", 50)), int(request.query_params.get("offset", 0))
+        return JSONResponse({"items": items[offset:offset + limit], "count": len(items)})
+
+    return Starlette(routes=[Route("/api/v1/loans/{loan_id}", get_loan), Route("/api/v1/loans", list_loans)])
 
 
 @pytest.fixture(scope="session")
@@ -144,6 +159,7 @@ def _loans_server():
 def loans_api(_loans_server, settings):
     _loans_server.loans.clear()
     _loans_server.calls.clear()
+    _loans_server.grants.clear()
     settings.LENDSIMPLE_LOANS_URL = _loans_server.url
     return _loans_server
 

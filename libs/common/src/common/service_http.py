@@ -11,7 +11,7 @@ import httpx
 import structlog
 
 from common.logging import get_correlation_id
-from common.tokens import service_token
+from common.tokens import Principal, service_token
 
 log = structlog.get_logger(__name__)
 
@@ -36,13 +36,26 @@ class ServiceUnreachable(Exception):
     """The other service gave no usable answer after every attempt."""
 
 
+def _bearer(*, tenant: str, caller: str, on_behalf_of: Principal | None) -> str:
+    """A service token, or — asking on behalf of a user who sees only what they are granted — the user's own
+    token, so that the other service answers what that user may see (404 for an object not granted)."""
+    if on_behalf_of is None or on_behalf_of.sees_all:
+        return service_token(tenant=tenant, service=caller)
+    if not on_behalf_of.token or on_behalf_of.tenant != tenant:
+        raise ValueError("a call on a user's behalf needs that user's token, for the same tenant")
+    return on_behalf_of.token
+
+
 async def service_get(url: str, *, tenant: str, caller: str, timeout: httpx.Timeout | float,
-                      attempts: int = 3, backoff_seconds: float = 0.2) -> httpx.Response:
-    """GET ``url`` as ``caller`` acting for ``tenant``; returns the 2xx or 4xx response."""
+                      attempts: int = 3, backoff_seconds: float = 0.2,
+                      on_behalf_of: Principal | None = None) -> httpx.Response:
+    """GET ``url`` as ``caller`` acting for ``tenant``; returns the 2xx or 4xx response. ``on_behalf_of``: the
+    user the answer is for — an admin sees every object of the tenant (a service token), anyone else only what they
+    hold a grant on (their own token is presented)."""
     last_error = "no attempt"
     client = shared_client()
     for attempt in range(1, attempts + 1):
-        headers = {"Authorization": f"Bearer {service_token(tenant=tenant, service=caller)}"}
+        headers = {"Authorization": f"Bearer {_bearer(tenant=tenant, caller=caller, on_behalf_of=on_behalf_of)}"}
         if correlation_id := get_correlation_id():
             headers["X-Correlation-ID"] = correlation_id
         try:

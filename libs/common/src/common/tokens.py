@@ -34,6 +34,9 @@ class Principal:
     subject: str
     tenant: str
     roles: frozenset[str] = field(default_factory=frozenset)
+    # the bearer token it was read from: a service asking another on this caller's behalf presents it, so the
+    # other service applies the caller's own object grants (``service_http.service_get(on_behalf_of=…)``)
+    token: str = field(default="", repr=False, compare=False)
 
     @property
     def level(self) -> int:
@@ -86,7 +89,8 @@ def decode_token(token: str) -> Principal:
         raise InvalidToken("tenant claim missing or invalid")
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise InvalidToken("roles claim must be a list of strings")
-    return Principal(subject=str(claims["sub"]), tenant=tenant, roles=frozenset(r for r in roles if r in KNOWN_ROLES))
+    return Principal(subject=str(claims["sub"]), tenant=tenant, roles=frozenset(r for r in roles if r in KNOWN_ROLES),
+                     token=token)
 
 
 def mint_token(*, tenant: str, roles: list[str] | tuple[str, ...], sub: str = "dev", ttl: int = 3600,

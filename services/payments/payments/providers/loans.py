@@ -15,6 +15,7 @@ import httpx
 import structlog
 from common.errors import UpstreamUnavailable
 from common.service_http import ServiceUnreachable, service_get
+from common.tokens import Principal
 from django.conf import settings
 
 log = structlog.get_logger(__name__)
@@ -40,21 +41,44 @@ def _loans_url() -> str:
     return settings.LENDSIMPLE_LOANS_URL.rstrip("/")
 
 
-async def loan_fetch(*, tenant_id: str, loan_id: uuid.UUID) -> LoanView:
-    """The loan as the loans service reports it; ``LoanNotFound`` when it does not exist for the tenant."""
-    url = f"{_loans_url()}/api/v1/loans/{loan_id}"
+async def _get(url: str, *, tenant_id: str, on_behalf_of: Principal | None, what: str):
     try:
         response = await service_get(url, tenant=tenant_id, caller="payments", timeout=TIMEOUT, attempts=ATTEMPTS,
-                                     backoff_seconds=BACKOFF_SECONDS)
+                                     backoff_seconds=BACKOFF_SECONDS, on_behalf_of=on_behalf_of)
     except ServiceUnreachable as exc:
-        raise UpstreamUnavailable(f"the loans service could not be reached to check the loan ({exc}); "
+        raise UpstreamUnavailable(f"the loans service could not be reached to check {what} ({exc}); "
                                   "nothing was recorded, retry later", code="loans_unavailable") from exc
+    if response.status_code not in (200, 404):
+        raise UpstreamUnavailable(f"the loans service answered {response.status_code} for {what}; nothing was "
+                                  "recorded", code="loans_unavailable")
+    return response
+
+
+async def loan_fetch(*, tenant_id: str, loan_id: uuid.UUID, on_behalf_of: Principal | None = None) -> LoanView:
+    """The loan as the loans service reports it; ``LoanNotFound`` when it does not exist for the tenant or (``on
+    behalf of`` a user who is not an admin) when that user holds no grant on it."""
+    response = await _get(f"{_loans_url()}/api/v1/loans/{loan_id}", tenant_id=tenant_id, on_behalf_of=on_behalf_of,
+                          what="the loan")
     if response.status_code == 404:
         raise LoanNotFound(str(loan_id))
-    if response.status_code != 200:
-        raise UpstreamUnavailable(f"the loans service answered {response.status_code} for the loan; nothing was "
-                                  "recorded", code="loans_unavailable")
     return _parse(response.json())
+
+
+LIST_PAGE = 500     # the loans service's largest page
+
+
+async def loan_ids_visible(*, tenant_id: str, on_behalf_of: Principal) -> set[uuid.UUID]:
+    """The ids of every loan ``on_behalf_of`` may see (its grants), page by page from the loans service."""
+    ids: set[uuid.UUID] = set()
+    offset = 0
+    while True:
+        response = await _get(f"{_loans_url()}/api/v1/loans?limit={LIST_PAGE}&offset={offset}", tenant_id=tenant_id,
+                              on_behalf_of=on_behalf_of, what="the caller's loans")
+        page = response.json()
+        ids.update(uuid.UUID(str(item["id"])) for item in page["items"])
+        offset += LIST_PAGE
+        if not page["items"] or offset >= page["count"]:
+            return ids
 
 
 def _parse(body: dict) -> LoanView:

@@ -51,3 +51,29 @@ async def test_list_filters_by_loan_and_status_and_paginates_within_the_tenant(c
     assert page["count"] == 3 and len(page["items"]) == 1
     assert settled == {"items": [], "count": 0}
     assert bad.status_code == 422
+
+
+async def test_everyone_but_an_admin_sees_and_acts_only_on_the_loans_they_hold_a_grant_on(client, loans_api,
+                                                                                          quiet_processor):
+    """API.md: admins see every object of the tenant, everyone else the loans they hold a grant on — a payment is the
+    loan's, so a collector or viewer without a grant on its loan can neither record, read, list nor return it."""
+    # given a payment on a loan granted to "tester" and one on a loan granted to no one
+    mine, other = loans_api.add("acme"), loans_api.add("acme", granted=())
+    paid = (await post_payment(client, "acme", payment_request(mine))).json()
+    admin_paid = (await post_payment(client, "acme", payment_request(other), roles=("admin",))).json()
+    collector, viewer = bearer("acme", "collector"), bearer("acme", "viewer")
+    # when "tester" (collector, viewer) acts on the loan it holds no grant on
+    recorded = await post_payment(client, "acme", payment_request(other))
+    read = await client.get(f"/api/v1/payments/{admin_paid['id']}", headers=viewer)
+    returned = await client.post(f"/api/v1/payments/{admin_paid['id']}/return", json={"reason": "R01"},
+                                 headers=collector)
+    listed = (await client.get("/api/v1/payments", headers=viewer)).json()
+    listed_other = (await client.get(f"/api/v1/payments?loan_id={other}", headers=viewer)).json()
+    admin_listed = (await client.get("/api/v1/payments", headers=bearer("acme", "admin"))).json()
+    # then the loan does not exist for it (422 on a payment, 404 on the other's payment), its lists hold only the
+    # payments of its own loans; an admin still sees both
+    assert recorded.status_code == 422 and recorded.json()["type"].endswith("/loan_not_found"), recorded.text
+    assert (read.status_code, returned.status_code) == (404, 404)
+    assert [p["id"] for p in listed["items"]] == [paid["id"]] and listed["count"] == 1
+    assert listed_other == {"items": [], "count": 0}
+    assert {p["id"] for p in admin_listed["items"]} == {paid["id"], admin_paid["id"]}
