@@ -109,3 +109,39 @@ def test_a_call_on_a_users_behalf_presents_their_token_unless_they_see_everythin
     with pytest.raises(ValueError):
         _bearer(tenant="globex", caller="loans", on_behalf_of=officer)
     assert officer.token not in repr(officer)        # never in a log line
+
+
+@pytest.mark.parametrize("value", [None, DEV_SECRET, "CHANGE-ME-jwt-secret"])
+def test_production_refuses_a_missing_development_or_placeholder_secret(monkeypatch, value):
+    from common.conf import secret
+    from django.core.exceptions import ImproperlyConfigured
+
+    monkeypatch.setenv("LENDSIMPLE_ENV", "production")
+    if value is None:
+        monkeypatch.delenv("LENDSIMPLE_JWT_SECRET", raising=False)
+    else:
+        monkeypatch.setenv("LENDSIMPLE_JWT_SECRET", value)
+    with pytest.raises(ImproperlyConfigured, match="LENDSIMPLE_JWT_SECRET"):
+        secret("LENDSIMPLE_JWT_SECRET", DEV_SECRET)
+    # a real one is taken; and in development the default stands in
+    monkeypatch.setenv("LENDSIMPLE_JWT_SECRET", "s3cr3t-from-the-vault")
+    assert secret("LENDSIMPLE_JWT_SECRET", DEV_SECRET) == "s3cr3t-from-the-vault"
+    monkeypatch.setenv("LENDSIMPLE_ENV", "development")
+    monkeypatch.delenv("LENDSIMPLE_JWT_SECRET")
+    assert secret("LENDSIMPLE_JWT_SECRET", DEV_SECRET) == DEV_SECRET
+
+
+def test_a_service_does_not_start_in_production_on_the_development_secrets():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("LENDSIMPLE_JWT_SECRET", "DJANGO_SECRET_KEY")}
+    code = "import django; django.setup()"
+    settings = {"DJANGO_SETTINGS_MODULE": "testproject.settings"}
+    refused = subprocess.run([sys.executable, "-c", code], env={**env, **settings, "LENDSIMPLE_ENV": "production"},
+                             capture_output=True, text=True, cwd=os.path.dirname(__file__))
+    started = subprocess.run([sys.executable, "-c", code], env={**env, **settings, "LENDSIMPLE_ENV": "development"},
+                             capture_output=True, text=True, cwd=os.path.dirname(__file__))
+    assert refused.returncode != 0 and "ImproperlyConfigured" in refused.stderr, refused.stderr[-500:]
+    assert started.returncode == 0, started.stderr[-500:]

@@ -26,6 +26,25 @@ def env_int(name: str, default: int) -> int:
     return default if raw in (None, "") else int(raw)
 
 
+def production() -> bool:
+    """``LENDSIMPLE_ENV=production`` (the Kubernetes base sets it): no development default may stand in for a
+    secret. Anything else is development (``make run``, the tests, docker compose)."""
+    return (env("LENDSIMPLE_ENV", "development") or "development").strip().lower() == "production"
+
+
+def secret(name: str, development_default: str) -> str:
+    """The secret in ``name``. In production a missing one, the development default or a template placeholder
+    (``CHANGE-ME…``, deploy/k8s/secret.example.yaml) stops the process at start: a service that verified tokens or
+    processor callbacks with a key written in this repository would let anyone mint them."""
+    value = env(name) or ""
+    if production() and (not value or value == development_default or value.upper().startswith("CHANGE-ME")):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"{name} must be set to a real secret when LENDSIMPLE_ENV=production "
+                                   "(it is missing, the development default or a placeholder)")
+    return value or development_default
+
+
 def broker_url() -> str:
     return env("LENDSIMPLE_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
@@ -65,6 +84,10 @@ def service_settings(*, service: str, base_dir: Path, apps: list[str], urlconf: 
     from common.tenancy.calendar import validate_time_zones
 
     validate_time_zones()       # a tenant on an unknown zone stops the process here, not at midnight
+    if http and not env("LENDSIMPLE_JWT_PUBLIC_KEY"):
+        from common.tokens import DEV_SECRET
+
+        secret("LENDSIMPLE_JWT_SECRET", DEV_SECRET)     # HS256: the key that verifies every token
     installed = [
         "django.contrib.auth",
         "django.contrib.contenttypes",
@@ -90,7 +113,7 @@ def service_settings(*, service: str, base_dir: Path, apps: list[str], urlconf: 
     settings = {
         "SERVICE_NAME": service,
         "BASE_DIR": base_dir,
-        "SECRET_KEY": env("DJANGO_SECRET_KEY", DEV_DJANGO_SECRET),
+        "SECRET_KEY": secret("DJANGO_SECRET_KEY", DEV_DJANGO_SECRET),
         "DEBUG": env_bool("DJANGO_DEBUG", False),
         "ALLOWED_HOSTS": (env("DJANGO_ALLOWED_HOSTS", "*") or "*").split(","),
         "INSTALLED_APPS": installed,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import time
 
 TIMESTAMP_HEADER = "X-Processor-Timestamp"
@@ -30,7 +29,10 @@ class SignatureError(Exception):
 
 
 def webhook_secret() -> str:
-    return os.environ.get("LENDSIMPLE_PROCESSOR_WEBHOOK_SECRET") or DEV_WEBHOOK_SECRET
+    """The shared secret; in production (``LENDSIMPLE_ENV``) a missing or development one stops the service."""
+    from common import conf
+
+    return conf.secret("LENDSIMPLE_PROCESSOR_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET)
 
 
 def sign(body: bytes, *, secret: str, timestamp: int | None = None) -> dict[str, str]:
