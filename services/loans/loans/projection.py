@@ -158,10 +158,14 @@ def transaction_posted_apply(*, payload: ev.TransactionPosted) -> None:
     """The ledger's record of a movement (payments and reversals included: the ledger posts each in the same
     transaction as its ``payment.allocated``/``payment.reversed``), listed once by its transaction id.
 
-    No loan lock: the row depends on nothing but the event, and a redelivery or a second copy under another
-    event id is absorbed by the unique (tenant, transaction id) index (``ON CONFLICT DO NOTHING``), so events of
-    one loan need not wait for each other here."""
-    if not Loan.objects.filter(id=payload.loan_id).exists():      # tenant-scoped: another tenant's loan fails too
+    A redelivery or a second copy under another event id is absorbed by the unique (tenant, transaction id) index
+    (``ON CONFLICT DO NOTHING``). A movement of a payment (its record, its reversal, a re-split) also looks at the
+    payment's other rows, so it takes the loan's row lock: two consumers at once (a rollout runs the old and the
+    new one side by side) could otherwise each miss the other's uncommitted row and list the payment twice. Other
+    movements (accruals, fees) need no lock: their row depends on nothing but the event."""
+    if payload.reference and payload.kind in (*DERIVED_KINDS, REALLOCATION):
+        _lock(payload.loan_id)                                     # tenant-scoped: UnknownLoan for another's
+    elif not Loan.objects.filter(id=payload.loan_id).exists():
         raise UnknownLoan(f"no loan {payload.loan_id} in this tenant")
     fields = {"kind": payload.kind, "effective_date": date.fromisoformat(payload.effective_date),
               "amount": _d(payload.amount), "breakdown": dict(payload.breakdown), "reference": payload.reference or "",

@@ -361,3 +361,57 @@ async def test_what_an_accrual_run_posted_is_one_movement_of_the_loan_listed_onc
 def test_an_event_for_an_unknown_loan_is_not_acked_silently(tenant):
     with pytest.raises(UnknownLoan):
         deliver(tenant, BALANCE, changed(str(uuid.uuid4()), 1, "1.00"))
+
+
+async def test_two_consumers_at_once_list_a_re_split_payment_once(asgi_client, admin, tenant, borrower_id):
+    """A rollout runs the old and the new loans consumer side by side: one lists a re-split that overtook its
+    payment (derived) while the other lists the payment's record. Without the loan lock each missed the other's
+    uncommitted row and the payment was listed twice."""
+    import threading
+
+    from common.bus.catalogue import TransactionPosted
+    from common.tenancy import tenant_context
+    from django.db import connection, transaction
+    from loans.projection import transaction_posted_apply
+
+    payment_id = str(uuid.uuid4())
+    applied, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def consumer(payload, hold: bool) -> None:
+        try:
+            with tenant_context(tenant), transaction.atomic():
+                transaction_posted_apply(payload=payload)
+                applied.set()
+                if hold:
+                    release.wait(10)       # the first consumer's transaction is still open
+        finally:
+            if not hold:
+                done.set()
+            connection.close()
+
+    def race(loan_id: str) -> bool:
+        common = {"loan_id": loan_id, "effective_date": "2024-03-15", "amount": "888.49", "reference": payment_id}
+        resplit = TransactionPosted(sequence=6, transaction_id="je-91", kind="reallocation",
+                                    breakdown={"interest": "92.12", "principal": "796.37"}, **common)
+        record = TransactionPosted(sequence=3, transaction_id="je-77", kind="payment",
+                                   breakdown={"interest": "200.00", "principal": "688.49"}, **common)
+        first = threading.Thread(target=consumer, args=(resplit, True))
+        first.start()
+        assert applied.wait(10)
+        second = threading.Thread(target=consumer, args=(record, False))
+        second.start()
+        waited = not done.wait(1.0)    # the second waits for the first's commit (the loan's lock)
+        release.set()
+        first.join(10)
+        second.join(10)
+        return waited
+
+    async with asgi_client as client:
+        _, loan = await active_loan(client, admin, borrower_id=borrower_id)
+        waited = await sync_to_async(race, thread_sensitive=False)(loan["id"])
+        listed = await _get(client, admin, loan["id"], "/transactions")
+    # then the second consumer took the derived row over: the payment is listed once, with the newest split
+    payments = [t for t in listed["items"] if t["reference"] == payment_id]
+    assert waited
+    assert [(t["kind"], t["transaction_id"], t["breakdown"]["interest"]) for t in payments] == [
+        ("payment", "je-77", "92.12")]
