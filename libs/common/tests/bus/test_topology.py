@@ -62,6 +62,7 @@ def test_declare_topology_gives_the_celery_command_queue_a_dead_letter_queue(amq
     args = _args(queues["ledger"])
     assert (args["x-dead-letter-exchange"], args["x-dead-letter-routing-key"]) == ("", "ledger.dlq")
     assert args["x-dead-letter-strategy"] == "at-least-once"
+    assert args["x-delivery-limit"] == 20          # a command that keeps killing the worker is dead-lettered
     # and a Celery app (kombu) declares the same queue without the broker refusing it (PRECONDITION_FAILED
     # if any argument differed), as every relay's and the worker's app does
     from common.celery_app import make_celery

@@ -129,6 +129,12 @@ def command_dlq(queue: str) -> str:
     return f"{queue}.dlq"
 
 
+# Deliveries of one command before the broker dead-letters it: a command that kills the worker process (it never
+# reaches the task's failure path, and with late acks it is redelivered to the next worker) must not loop for ever.
+# A constant, not a setting: every process declaring the queue must declare the same arguments.
+COMMAND_DELIVERY_LIMIT = 20
+
+
 def command_queue_arguments(queue: str) -> dict:
     """A Celery command queue (``ledger``), as every Celery app declares it (``common.celery_app``): a
     command rejected for good — ``Reject(requeue=False)``: retries exhausted, a command that can never apply,
@@ -136,7 +142,7 @@ def command_queue_arguments(queue: str) -> dict:
     arguments do not depend on the bus namespace: every app declaring the queue declares the same), not
     dropped."""
     return {**_QUORUM, **_AT_LEAST_ONCE, "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": command_dlq(queue)}
+            "x-dead-letter-routing-key": command_dlq(queue), "x-delivery-limit": COMMAND_DELIVERY_LIMIT}
 
 
 def declare_command_queue(channel, queue: str) -> None:
