@@ -224,3 +224,33 @@ def test_a_command_failing_with_an_unexpected_error_is_dead_lettered_not_dropped
     dead = wait_until(lambda: list_command_dead_letters("ledger"), timeout=30, message="the dead-lettered command")
     assert [(d["task"], d["args"][0], d["tenant_id"]) for d in dead] == [("ledger.allocate_payment", payment_id, T)]
     assert allocated(payment_id) is None
+
+
+def test_a_command_waiting_for_its_retry_does_not_hold_a_workers_slot(monkeypatch):
+    """Countdown retries wait in the broker (native delayed delivery, a topic exchange), not unacknowledged in the
+    worker: the ledger queue is a quorum queue, where Celery cannot raise the prefetch for them, so held retries
+    (an account not open yet, 120 retries of up to 5 minutes) filled the worker and stalled every other command."""
+    from accrual_worker.celery import app
+    from ledger import tasks
+    from ledger.tasks import accrue_daily_interest, allocate_payment
+
+    purge_queue(app, "ledger")
+    purge_queue(app, "ledger.dlq")
+    monkeypatch.setattr(tasks, "backoff", lambda retries: 60)         # a long wait before the retry
+    multiplier, app.conf.worker_prefetch_multiplier = app.conf.worker_prefetch_multiplier, 1
+    with running_worker(app, concurrency=1, queues=["ledger"]):      # one slot: prefetch 1
+        # given a payment whose account is not open: it is retried in 60 s
+        waiting = disbursed_event()
+        allocate_payment.apply_async(args=[str(uuid.uuid4()), waiting.loan_id, "10.00", "USD", "2024-02-15"],
+                                     headers={TENANT_HEADER: T})
+        import time
+
+        time.sleep(3)
+        # when another command arrives, then it runs now, not after the retry's countdown
+        event = disbursed_event()
+        assert deliver(event).outcome == "handled"
+        accrue_daily_interest.apply_async(args=[event.loan_id, "2024-01-18"], headers={TENANT_HEADER: T})
+        wait_until(lambda: Account.all_tenants.get(loan_id=event.loan_id).last_accrual_date == date(2024, 1, 18),
+                   timeout=20, message="the other command ran while the first waited for its retry")
+    app.conf.worker_prefetch_multiplier = multiplier
+    purge_queue(app, "ledger")

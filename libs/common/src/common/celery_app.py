@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from celery import Celery
 from celery.signals import task_postrun, task_prerun
-from kombu import Queue
+from kombu import Exchange, Queue
 
-from common.bus.topology import command_queue_arguments
+from common.bus.topology import command_exchange, command_queue_arguments
 from common.commands import LEDGER_QUEUE
 from common.conf import broker_url
 
@@ -25,7 +25,13 @@ def make_celery(name: str, *, default_queue: str = LEDGER_QUEUE) -> Celery:
         task_default_queue=default_queue,
         # quorum, dead-lettered to <queue>.dlq (common.bus.topology.declare_command_queue declares the DLQ):
         # every app that publishes or consumes the queue declares it with these same arguments
-        task_queues=[Queue(default_queue, durable=True, queue_arguments=command_queue_arguments(default_queue))],
+        # Bound through a topic exchange of its own: a countdown retry then waits in the broker (native delayed
+        # delivery, Celery's celery_delayed_* exchanges and queues) instead of unacknowledged in the worker — on a
+        # quorum queue Celery cannot raise the prefetch for such messages, so held retries filled every slot and
+        # stalled every other command. (The queue's default direct binding, of earlier versions, stays unused.)
+        task_queues=[Queue(default_queue, Exchange(command_exchange(default_queue), type="topic"),
+                           routing_key=default_queue, durable=True,
+                           queue_arguments=command_queue_arguments(default_queue))],
         task_default_delivery_mode="persistent",
         broker_connection_retry_on_startup=True,
         broker_heartbeat=30,

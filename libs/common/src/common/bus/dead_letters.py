@@ -45,6 +45,19 @@ def _describe(properties, body: bytes) -> dict[str, Any]:
     }
 
 
+def _command_death_reason(headers: dict) -> str | None:
+    """Why the command queue dead-lettered it (``rejected``, or ``delivery_limit``): the newest death (RabbitMQ lists
+    them newest first) not in a queue of Celery's native delayed delivery, where every countdown retry waited and
+    "expired" on its way back."""
+    for death in headers.get("x-death") or []:
+        queue = death.get("queue")
+        queue = queue.decode() if isinstance(queue, bytes) else str(queue or "")
+        if not queue.startswith("celery_delayed_"):
+            reason = death.get("reason")
+            return reason.decode() if isinstance(reason, bytes) else reason
+    return headers.get("x-first-death-reason")
+
+
 def _describe_command(properties, body: bytes) -> dict[str, Any]:
     """A dead-lettered Celery command: task name and id from its headers, args/kwargs from its body."""
     headers = properties.headers or {}
@@ -56,7 +69,7 @@ def _describe_command(properties, body: bytes) -> dict[str, Any]:
         "task_id": headers.get("id") or properties.correlation_id,
         "task": headers.get("task"),
         "tenant_id": headers.get(TENANT_HEADER),
-        "reason": headers.get("x-first-death-reason"),
+        "reason": _command_death_reason(headers),
         "retries": headers.get("retries"),
         "replayed": headers.get(REPLAYED_HEADER, 0),
         "args": args,

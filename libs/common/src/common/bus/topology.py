@@ -125,6 +125,12 @@ def declare_topology(channel, subscriptions: Mapping[str, Iterable[str]], settin
     return {service: declare_service(channel, service, types, settings) for service, types in subscriptions.items()}
 
 
+def command_exchange(queue: str) -> str:
+    """The topic exchange a Celery command queue is bound through (``common.celery_app``: native delayed delivery
+    of countdown retries needs one; Celery publishes the queue's commands to it)."""
+    return f"{queue}.commands"
+
+
 def command_dlq(queue: str) -> str:
     return f"{queue}.dlq"
 
