@@ -45,7 +45,9 @@ class Principal:
 
     def has_role(self, role: str) -> bool:
         if self.is_service:
-            return True
+            # services only read from each other (``service_http.service_get``): a service token, which travels
+            # between pods, can read every object of its tenant but change nothing
+            return role == ROLE_ORDER[0]
         return self.level >= ROLE_ORDER.index(role)
 
     @property

@@ -18,7 +18,7 @@ def _service(tenant: str) -> dict[str, str]:
 # (who, headers, may GET/see in list, may PATCH) for a borrower of acme granted to "olivia" only
 MATRIX = [
     ("admin of acme", bearer("acme", "admin", sub="alice"), 200, 200),
-    ("service token of acme", _service("acme"), 200, 200),
+    ("service token of acme (reads only)", _service("acme"), 200, 403),
     ("officer with a grant", bearer("acme", "loan_officer", sub="olivia"), 200, 200),
     ("officer without a grant", bearer("acme", "loan_officer", sub="oscar"), 404, 404),
     ("viewer with a grant", bearer("acme", "viewer", sub="olivia"), 200, 403),
@@ -26,7 +26,7 @@ MATRIX = [
     ("collector with a grant", bearer("acme", "collector", sub="olivia"), 200, 403),
     ("admin of another tenant", bearer("globex", "admin", sub="alice"), 404, 404),
     ("officer of another tenant, same subject", bearer("globex", "loan_officer", sub="olivia"), 404, 404),
-    ("service token of another tenant", _service("globex"), 404, 404),
+    ("service token of another tenant", _service("globex"), 404, 403),
 ]
 
 
