@@ -31,6 +31,12 @@ from common.finance import FlatInterest, allocate, delinquency_bucket, iter_dail
 from common.finance.allocation import Allocation as FinanceAllocation
 
 OPEN, PAID_OFF, CHARGED_OFF, WRITTEN_OFF = "open", "paid_off", "charged_off", "written_off"
+
+
+def stage_of(status: str) -> str:
+    """The stage of an account's life a payment is applied in (``Allocation.stage``): a collection after the charge-off,
+    a recovery after the write-off, or open (paid off included)."""
+    return status if status in (CHARGED_OFF, WRITTEN_OFF) else OPEN
 ZERO = Decimal(0)
 
 

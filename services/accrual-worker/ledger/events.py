@@ -78,6 +78,22 @@ def emit_transaction(account: Account, *, kind: str, effective_date: date, amoun
     ))
 
 
+def emit_charge_off(account: Account, *, principal: Decimal, effective_date: date, reference: str | None = None) -> None:
+    """The principal a charge-off reserved (or, from a replay, the difference in it)."""
+    emit_transaction(account, kind="charge_off", effective_date=effective_date, amount=principal,
+                     breakdown={"principal": principal}, reference=reference)
+
+
+def emit_write_off(account: Account, *, written: dict[str, Decimal], effective_date: date,
+                   reference: str | None = None) -> None:
+    """What a write-off took off the books (``engine.write_off``'s amounts, or a replay's difference in them), in the
+    borrower's view: all interest owed, suspended (never income) included."""
+    interest = written["interest"] + written["interest_suspended"]
+    emit_transaction(account, kind="write_off", effective_date=effective_date,
+                     amount=written["principal"] + interest + written["fees"], reference=reference,
+                     breakdown={"principal": written["principal"], "interest": interest, "fees": written["fees"]})
+
+
 def emit_delinquency(account: Account, *, as_of: date, previous_bucket: str, bucket: str, dpd: int) -> None:
     outbox_add(DelinquencyChanged(
         loan_id=str(account.loan_id), sequence=account.sequence, as_of=as_of.isoformat(), days_past_due=dpd,

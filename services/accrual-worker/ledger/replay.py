@@ -59,7 +59,7 @@ def post_payment(account, allocation: Allocation) -> None:
 
 # The stages of an account's life, in order: a replay applies every operation of a stage before the next one begins
 # (the charge-off begins the second, the write-off the third). An allocation keeps the stage it was applied in.
-STAGES = {"open": 0, engine.CHARGED_OFF: 1, engine.WRITTEN_OFF: 2}
+STAGES = {engine.OPEN: 0, engine.CHARGED_OFF: 1, engine.WRITTEN_OFF: 2}
 
 
 @dataclass
@@ -95,13 +95,8 @@ def _replay(account, ops: list[_Op], horizon: date) -> tuple[engine.State, engin
     return state, out
 
 
-def stage_of(account) -> int:
-    return STAGES.get(account.status, 0)
-
-
-def _live_ops(account, *, skip_payment: str | None = None) -> tuple[list[_Op], list[Allocation]]:
-    allocations = [a for a in Allocation.objects.filter(account=account, reversed=False)
-                   if str(a.payment_id) != skip_payment]
+def _live_ops(account) -> tuple[list[_Op], list[Allocation]]:
+    allocations = list(Allocation.objects.filter(account=account, reversed=False))
     ops = [_Op(a.value_date, 0, a.arrival, "pay", str(a.payment_id), a.amount, STAGES[a.stage]) for a in allocations]
     for fee in Fee.objects.filter(account=account, kind=Fee.NSF, reversed=False):
         ops.append(_Op(fee.assessed_on, 1, 0, "nsf", str(fee.payment_id)))
@@ -258,15 +253,11 @@ def _finish(account, rebuilt: _Rebuilt, effective: date, cause: str) -> None:
                                 breakdown={"fees": allocation.fees, "interest": allocation.interest,
                                            "principal": allocation.principal, "overpayment": allocation.overpayment})
     if rebuilt.charged_off_delta:       # the history now charges off another principal
-        events.emit_transaction(account, kind="charge_off", effective_date=account.charged_off_on,
-                                amount=rebuilt.charged_off_delta, breakdown={"principal": rebuilt.charged_off_delta},
-                                reference=f"reprocess:{cause}")
+        events.emit_charge_off(account, principal=rebuilt.charged_off_delta, effective_date=account.charged_off_on,
+                               reference=f"reprocess:{cause}")
     if rebuilt.written_off_delta and any(rebuilt.written_off_delta.values()):
-        w = rebuilt.written_off_delta
-        interest = w["interest"] + w["interest_suspended"]
-        events.emit_transaction(account, kind="write_off", effective_date=effective,
-                                amount=w["principal"] + interest + w["fees"], reference=f"reprocess:{cause}",
-                                breakdown={"principal": w["principal"], "interest": interest, "fees": w["fees"]})
+        events.emit_write_off(account, written=rebuilt.written_off_delta, effective_date=effective,
+                              reference=f"reprocess:{cause}")
     if rebuilt.before_bucket != account.bucket:
         events.emit_delinquency(account, as_of=account.last_accrual_date, previous_bucket=rebuilt.before_bucket,
                                 bucket=account.bucket, dpd=account.days_past_due)
@@ -309,10 +300,13 @@ def rebuild_without_payment(account, *, allocation: Allocation, reason: str, on:
     fees are assessed only while the loan is open."""
     horizon = max(on, account.last_accrual_date)
     pid = str(allocation.payment_id)
-    ops, allocations = _live_ops(account, skip_payment=pid)
-    ops.append(_Op(horizon, 1, 0, "nsf", pid, stage=stage_of(account)))
-    before_ops = _live_ops(account)[0] if stage_of(account) else None
-    rebuilt = _rebuild(account, ops, allocations, horizon, skip_fee_payment=pid, before_ops=before_ops)
+    live, allocations = _live_ops(account)
+    ops = [op for op in live if not (op.kind == "pay" and op.payment_id == pid)]
+    allocations = [a for a in allocations if str(a.payment_id) != pid]
+    stage = STAGES[engine.stage_of(account.status)]
+    ops.append(_Op(horizon, 1, 0, "nsf", pid, stage=stage))
+    # charged off (or written off) since: the history as it was tells what the charge-off and write-off posted
+    rebuilt = _rebuild(account, ops, allocations, horizon, skip_fee_payment=pid, before_ops=live if stage else None)
     nsf = [f for f in rebuilt.out.fees if f.kind == Fee.NSF and str(f.payment_id) == pid]
     _post_reversal(account, allocation, reason=reason, on=horizon)
     nsf_amount = ZERO

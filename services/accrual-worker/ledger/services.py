@@ -116,7 +116,7 @@ def payment_allocate(*, payment_id: str, loan_id: str, amount: str, currency: st
     state = accounts.state_of(account)
     out = engine.Movements()
     engine.advance(state, rules, value_date, out)
-    stage = _stage(state.status)
+    stage = engine.stage_of(state.status)
     result = engine.pay(state, rules, payment_id=str(payment_id), amount=paid, value_date=value_date, out=out)
     accounts.store(account, state)
     accounts.persist_movements(account, out, source=f"payment:{payment_id}")
@@ -134,11 +134,6 @@ def payment_allocate(*, payment_id: str, loan_id: str, amount: str, currency: st
 # (the allocation's stage, the account's status now) for which a returned payment is undone in place
 IN_PLACE_REVERSALS = {(engine.CHARGED_OFF, engine.CHARGED_OFF), (engine.WRITTEN_OFF, engine.WRITTEN_OFF),
                       (engine.CHARGED_OFF, engine.WRITTEN_OFF)}
-
-
-def _stage(status: str) -> str:
-    """The stage an allocation is applied in: a collection after charge-off, a recovery after write-off, or open."""
-    return status if status in (engine.CHARGED_OFF, engine.WRITTEN_OFF) else "open"
 
 
 def payment_reverse(*, payment_id: str, reason: str, on: date | str | None = None) -> Allocation:
@@ -172,14 +167,13 @@ def account_charge_off(*, loan_id, as_of: date | str) -> Account:
     state = accounts.state_of(account)
     out = engine.Movements()
     engine.advance(state, accounts.rules_of(account), as_of, out)
-    engine.charge_off(state)
+    principal = engine.charge_off(state)
     account.charged_off_on = state.last_accrual_date     # where a replay across the charge-off charges it off
     accounts.store(account, state, extra_fields=("charged_off_on",))
     accounts.persist_movements(account, out, source="charge_off")
-    journal.post(kind="charge_off", effective_date=as_of, impact=journal.charge_off(account.principal),
+    journal.post(kind="charge_off", effective_date=as_of, impact=journal.charge_off(principal),
                  account=account, reference=str(loan_id))
-    events.emit_transaction(account, kind="charge_off", effective_date=as_of, amount=account.principal,
-                            breakdown={"principal": account.principal})
+    events.emit_charge_off(account, principal=principal, effective_date=as_of)
     events.emit_balance_changed(account, "charge_off")
     return account
 
@@ -198,10 +192,6 @@ def account_write_off(*, loan_id, as_of: date | str) -> Account:
     journal.post(kind="write_off", effective_date=as_of, account=account, reference=str(loan_id),
                  impact=journal.write_off(**written))
     accounts.store(account, state)
-    # the borrower's view: all interest owed is written off, suspended (never income) included
-    interest = written["interest"] + written["interest_suspended"]
-    events.emit_transaction(account, kind="write_off", effective_date=as_of,
-                            amount=written["principal"] + interest + written["fees"],
-                            breakdown={"principal": written["principal"], "interest": interest, "fees": written["fees"]})
+    events.emit_write_off(account, written=written, effective_date=as_of)
     events.emit_balance_changed(account, "write_off")
     return account

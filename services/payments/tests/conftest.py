@@ -121,11 +121,14 @@ def _loans_app(state: LoansStandIn):
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    async def get_loan(request):
-        auth = request.headers.get("authorization", "")
+    def caller(request):
         try:
-            principal = decode_token(auth.removeprefix("Bearer "))
+            return decode_token(request.headers.get("authorization", "").removeprefix("Bearer "))
         except InvalidToken:
+            return None
+
+    async def get_loan(request):
+        if (principal := caller(request)) is None:
             return JSONResponse({"status": 401}, status_code=401)
         loan_id = request.path_params["loan_id"]
         state.calls.append((principal.tenant, loan_id))
@@ -135,9 +138,7 @@ def _loans_app(state: LoansStandIn):
         return JSONResponse(loan)
 
     async def list_loans(request):
-        try:
-            principal = decode_token(request.headers.get("authorization", "").removeprefix("Bearer "))
-        except InvalidToken:
+        if (principal := caller(request)) is None:
             return JSONResponse({"status": 401}, status_code=401)
         state.calls.append((principal.tenant, "list"))
         items = [loan for key, loan in state.loans.items() if key[0] == principal.tenant and state.sees(principal, key)]

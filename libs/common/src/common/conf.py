@@ -85,9 +85,9 @@ def service_settings(*, service: str, base_dir: Path, apps: list[str], urlconf: 
 
     validate_time_zones()       # a tenant on an unknown zone stops the process here, not at midnight
     if http and not env("LENDSIMPLE_JWT_PUBLIC_KEY"):
-        from common.tokens import DEV_SECRET
+        from common.tokens import jwt_secret
 
-        secret("LENDSIMPLE_JWT_SECRET", DEV_SECRET)     # HS256: the key that verifies every token
+        jwt_secret()        # HS256, the key that verifies every token: refused here, at start, in production
     installed = [
         "django.contrib.auth",
         "django.contrib.contenttypes",

@@ -69,7 +69,11 @@ class InvalidToken(Exception):
 
 
 def jwt_secret() -> str:
-    return os.environ.get("LENDSIMPLE_JWT_SECRET") or DEV_SECRET
+    """The HS256 secret; in production (``LENDSIMPLE_ENV``) a missing or development one is refused
+    (``common.conf.secret``: every HTTP service asks for it at start)."""
+    from common.conf import secret
+
+    return secret("LENDSIMPLE_JWT_SECRET", DEV_SECRET)
 
 
 def _verification_key() -> tuple[str, list[str]]:
