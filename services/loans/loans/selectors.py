@@ -133,12 +133,6 @@ async def loan_payoff_quote(*, loan: Loan, as_of: date) -> dict:
                             errors=[{"loc": ["query", "as_of"], "msg": f"must be on or after {since.isoformat()}"}])
     product = loan.product
     places, mode = product.rounding_places, product.rounding_mode
-    flat = None
-    if product.interest_method == FLAT:
-        rows = [{"number": r.number, "due_date": r.due_date, "interest": r.interest}
-                async for r in schedule_rows(loan=loan)]
-        flat = FlatInterest.from_schedule({"installments": rows}, disbursement_date=loan.disbursement_date,
-                                          places=places, mode=mode)
     if loan.status not in (LoanStatus.ACTIVE, LoanStatus.DEFAULTED):
         # charged off (or paid off, written off): the ledger accrues nothing and charges no late fee any more, so
         # the balances it reported are what settles the loan on any later day
@@ -146,6 +140,12 @@ async def loan_payoff_quote(*, loan: Loan, as_of: date) -> dict:
         return {"as_of": as_of.isoformat(), "principal": format_amount(loan.balance_principal, places),
                 "interest": format_amount(loan.balance_interest, places),
                 "fees": format_amount(loan.balance_fees, places), "total": format_amount(total, places)}
+    flat = None
+    if product.interest_method == FLAT:
+        rows = [{"number": r.number, "due_date": r.due_date, "interest": r.interest}
+                async for r in schedule_rows(loan=loan)]
+        flat = FlatInterest.from_schedule({"installments": rows}, disbursement_date=loan.disbursement_date,
+                                          places=places, mode=mode)
     # a loan in non-accrual keeps accruing what it owes (the ledger holds it as suspended interest, not
     # income, and reports it in the interest balance): the same clock applies
     fees = loan.balance_fees + await _late_fees_due_by(loan, as_of)
